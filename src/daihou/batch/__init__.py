@@ -1,0 +1,1 @@
+"""Columnar, set-based computation over whole books (schedules now; the close-of-business batch later)."""

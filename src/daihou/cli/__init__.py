@@ -1,0 +1,1 @@
+"""The `daihou` command line: thin drivers over the service (parse → call → render)."""

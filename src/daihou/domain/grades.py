@@ -1,0 +1,128 @@
+"""Aging buckets, five-category classification floors, IFRS 9 stages and provision rates, as data.
+
+The same tables drive these scalar functions and the columnar batch; neither hard-codes 90.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from daihou.domain.money import round_fen
+
+
+class Grade(StrEnum):
+    NORMAL = "normal"  # 正常
+    SPECIAL_MENTION = "special_mention"  # 关注
+    SUBSTANDARD = "substandard"  # 次级
+    DOUBTFUL = "doubtful"  # 可疑
+    LOSS = "loss"  # 损失
+
+    @property
+    def rank(self) -> int:
+        return list(Grade).index(self)
+
+    @property
+    def non_performing(self) -> bool:
+        return self.rank >= Grade.SUBSTANDARD.rank
+
+
+GRADE_LABELS_ZH = {
+    Grade.NORMAL: "正常",
+    Grade.SPECIAL_MENTION: "关注",
+    Grade.SUBSTANDARD: "次级",
+    Grade.DOUBTFUL: "可疑",
+    Grade.LOSS: "损失",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    dpd_from: int  # inclusive
+
+
+DEFAULT_BUCKETS: tuple[Bucket, ...] = (
+    Bucket("M0", 0),
+    Bucket("M1", 1),
+    Bucket("M2", 31),
+    Bucket("M3", 61),
+    Bucket("M4", 91),
+    Bucket("M5", 121),
+    Bucket("M6", 151),
+    Bucket("M7+", 181),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationFloor:
+    dpd_over: int  # "over 90 days" applies from DPD 91
+    at_least: Grade
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationProfile:
+    name: str
+    effective: date
+    floors: tuple[ClassificationFloor, ...]
+
+
+CBIRC_2023 = ClassificationProfile(
+    "cbirc_2023",
+    date(2023, 7, 1),
+    (
+        ClassificationFloor(0, Grade.SPECIAL_MENTION),
+        ClassificationFloor(90, Grade.SUBSTANDARD),
+        ClassificationFloor(270, Grade.DOUBTFUL),
+        ClassificationFloor(360, Grade.LOSS),
+    ),
+)
+CREDIT_CARD = ClassificationProfile(
+    "credit_card",
+    date(2023, 7, 1),
+    (
+        ClassificationFloor(0, Grade.SPECIAL_MENTION),
+        ClassificationFloor(90, Grade.SUBSTANDARD),
+        ClassificationFloor(120, Grade.DOUBTFUL),
+        ClassificationFloor(180, Grade.LOSS),
+    ),
+)
+
+PROVISION_RATES: dict[Grade, Decimal] = {
+    Grade.NORMAL: Decimal("0.015"),
+    Grade.SPECIAL_MENTION: Decimal("0.02"),
+    Grade.SUBSTANDARD: Decimal("0.25"),
+    Grade.DOUBTFUL: Decimal("0.5"),
+    Grade.LOSS: Decimal(1),
+}
+
+
+def bucket_of(dpd: int, buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS) -> str:
+    name = buckets[0].name
+    for b in buckets:
+        if dpd >= b.dpd_from:
+            name = b.name
+    return name
+
+
+def floor_grade(dpd: int, profile: ClassificationProfile = CBIRC_2023) -> Grade:
+    """The best class a loan with this DPD may have."""
+    grade = Grade.NORMAL
+    for f in profile.floors:
+        if dpd > f.dpd_over and f.at_least.rank > grade.rank:
+            grade = f.at_least
+    return grade
+
+
+def ifrs9_stage(dpd: int, grade: Grade) -> int:
+    if dpd > 90 or grade.non_performing:
+        return 3
+    if dpd > 30:
+        return 2
+    return 1
+
+
+def provision_fen(exposure_fen: int, grade: Grade, rates: dict[Grade, Decimal] = PROVISION_RATES) -> int:
+    return round_fen(Decimal(exposure_fen) * rates[grade])

@@ -1,0 +1,114 @@
+"""The ports the service needs from the outside world; storage implements them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from daihou.domain.journal import JournalEntry
+from daihou.domain.loan import Loan
+from daihou.domain.parties import Borrower
+from daihou.domain.products import Product
+from daihou.domain.servicing import Event
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class ConcurrencyError(Exception):
+    """Another writer changed the aggregate since it was read (optimistic locking)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoanInfo:
+    """What a loan carries besides its money: who, which product, who looks after it."""
+
+    loan_no: str
+    borrower_no: str
+    product_code: str
+    officer: str = ""
+    purpose: str = ""
+    contract_no: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    id: int
+    loan_no: str
+    kind: str
+    reference: str
+    value_date: date
+    amount_fen: int
+    reversed: bool
+    result: str  # JSON of the outcome, returned again on a replay of the same reference
+
+
+@dataclass(frozen=True, slots=True)
+class NewTransaction:
+    kind: str
+    reference: str
+    value_date: date
+    amount_fen: int
+    component: str | None = None
+    mode: str | None = None
+    reason: str | None = None
+    reverses_id: int | None = None
+    result: str = "{}"
+
+
+class Loans(Protocol):
+    def get(self, loan_no: str) -> Loan | None: ...
+    def info(self, loan_no: str) -> LoanInfo | None: ...
+    def add(self, loan: Loan, info: LoanInfo) -> None: ...
+    def save(self, loan: Loan, reason: str, on: date) -> None: ...
+    def opening(self, loan_no: str) -> Loan: ...
+    def events(self, loan_no: str) -> list[tuple[int, Event]]: ...
+    def existing(self, loan_nos: Iterable[str]) -> set[str]: ...
+
+
+class Transactions(Protocol):
+    def by_reference(self, reference: str) -> TransactionRecord | None: ...
+    def existing(self, references: Iterable[str]) -> set[str]: ...
+    def add(self, loan_no: str, txn: NewTransaction) -> int: ...
+    def mark_reversed(self, txn_id: int) -> None: ...
+
+
+class Journal(Protocol):
+    def add(self, loan_no: str, entries: Sequence[JournalEntry], transaction_id: int | None) -> None: ...
+    def balances(self, loan_no: str) -> dict[str, int]: ...
+
+
+class Borrowers(Protocol):
+    def get(self, borrower_no: str) -> Borrower | None: ...
+    def add(self, borrower: Borrower) -> None: ...
+    def existing(self, borrower_nos: Iterable[str]) -> set[str]: ...
+
+
+class Products(Protocol):
+    def get(self, code: str) -> Product | None: ...
+    def add(self, product: Product) -> None: ...
+    def all(self) -> list[Product]: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def loans(self) -> Loans: ...
+    @property
+    def transactions(self) -> Transactions: ...
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def borrowers(self) -> Borrowers: ...
+    @property
+    def products(self) -> Products: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...

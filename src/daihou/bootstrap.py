@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from daihou.config import Settings
 from daihou.service.ports import Clock, UnitOfWork
-from daihou.storage.engine import is_initialised, make_engine, migrate
+from daihou.storage.engine import is_initialised, make_engine, migrate, reset
 from daihou.storage.repository import SqlUnitOfWork
 
 
@@ -46,6 +47,24 @@ class App:
     @property
     def initialised(self) -> bool:
         return is_initialised(self.engine)
+
+    def reset(self) -> None:
+        """Drop the whole book and build an empty one."""
+        reset(self.engine)
+        self.initialise()
+
+    def today(self) -> date:
+        return self.clock.now().date()
+
+    def build_demo(
+        self, loans: int, seed: int, as_of: date, progress: Callable[[str, int, int], None] | None = None
+    ) -> Any:
+        """A synthetic book of `loans` loans, brought up to `as_of` (see daihou.demo)."""
+        from daihou.demo import build_demo_book
+
+        return build_demo_book(
+            self.engine, loans=loans, seed=seed, as_of=as_of, now=self.clock.now(), progress=progress
+        )
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None) -> App:

@@ -100,7 +100,9 @@ def test_a_reference_reused_for_another_loan_is_a_conflict_not_a_duplicate(app: 
     ("loan_no", "amount", "code"),
     [("NOPE", 100, "loan_not_found"), ("L1", 0, "amount_not_positive"), ("L1", -5, "amount_not_positive")],
 )
-def test_bad_payments_are_refused_with_a_code_and_change_nothing(app: App, loan_no: str, amount: int, code: str) -> None:
+def test_bad_payments_are_refused_with_a_code_and_change_nothing(
+    app: App, loan_no: str, amount: int, code: str
+) -> None:
     _book(app)
     out = ledger.post_payment(app.uow(), loan_no, amount, D("2026-02-15"), "PX")
     assert out.code == code and not out.ok
@@ -142,7 +144,9 @@ def test_a_reversal_restores_the_balances_with_a_new_entry(app: App) -> None:
     assert out.code == "accepted"
     with app.uow() as uow:
         after = uow.loans.get("L1")
-        kinds = uow.connection.execute(select(t.journal_entries.c.kind).order_by(t.journal_entries.c.id)).scalars().all()
+        kinds = (
+            uow.connection.execute(select(t.journal_entries.c.kind).order_by(t.journal_entries.c.id)).scalars().all()
+        )
     assert after is not None and before is not None
     # The reversed payment is gone from the state: the loan is as if only P1 had been paid, accrued to 03-19.
     assert after.installments == tuple(i for i in after.installments)  # same schedule version shape
@@ -219,7 +223,7 @@ def test_concurrent_posts_of_one_reference_move_money_once(app: App) -> None:
             try:
                 results.append(ledger.post_payment(app.uow(), "L1", 10_000, D("2026-02-15"), "SAME").code)
                 return
-            except Exception:  # noqa: BLE001 - a losing writer retries, as a caller would
+            except Exception:
                 continue
 
     threads = [threading.Thread(target=post) for _ in range(4)]
@@ -229,7 +233,7 @@ def test_concurrent_posts_of_one_reference_move_money_once(app: App) -> None:
         th.join()
     assert sorted(results).count("accepted") == 1
     with app.uow() as uow:
-        assert uow.connection.execute(
-            text("select count(*) from transactions where reference = 'SAME'")
-        ).scalar_one() == 1
+        assert (
+            uow.connection.execute(text("select count(*) from transactions where reference = 'SAME'")).scalar_one() == 1
+        )
     _journal_matches_state(app, "L1")

@@ -238,7 +238,7 @@ class _Tally:
             committed=committed,
             errors=tuple(e for _, errs in sorted(self.errors.items()) for e in errs),
             rejected_rows=rejected,
-            notes=tuple(self.notes) if committed else (),
+            notes=tuple(sorted(self.notes, key=lambda n: n.row)) if committed else (),
         )
 
 

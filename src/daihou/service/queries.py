@@ -102,6 +102,8 @@ def loan_view(
         info = uow.loans.info(loan_no)
         assert info is not None
         borrower = uow.borrowers.get(info.borrower_no)
+        guarantors = uow.securities.guarantors(loan_no)
+        collateral = uow.securities.collateral(loan_no)
     dpd = days_past_due(loan, day)
     grade = floor_grade(dpd)
     overdue = [i for i in loan.installments if i.due_date < day]
@@ -139,5 +141,28 @@ def loan_view(
         "product_code": info.product_code,
         "officer": info.officer,
         "borrower": None if borrower is None else _borrower_json(borrower, reveal),
+        "guarantors": [
+            {
+                "name": g.name if reveal else mask_name(g.name),
+                "kind": g.kind.value,
+                "id_number": g.id_number if reveal else mask_id_number(g.id_number),
+                "guarantee_type": g.guarantee_type.value,
+                "amount": None if g.amount_fen is None else yuan_text(g.amount_fen),
+            }
+            for g in guarantors
+        ],
+        "collateral": [
+            {
+                "id": cid,
+                "kind": c.kind.value,
+                "description": c.description,
+                "custody_status": c.custody_status.value,
+                "value": None if c.latest_value_fen is None else yuan_text(c.latest_value_fen),
+                "valuations": [
+                    {"valued_on": v.valued_on.isoformat(), "value": yuan_text(v.value_fen)} for v in c.valuations
+                ],
+            }
+            for cid, c in collateral
+        ],
         "installments": [_installment_json(i, day) for i in loan.installments],
     }

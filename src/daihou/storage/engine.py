@@ -44,3 +44,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def is_initialised(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
+
+
+def reset(engine: Engine) -> None:
+    """Drop every daihou table (and Alembic's version table): the book is gone. For demos and tests."""
+    from daihou.storage.tables import metadata
+
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")

@@ -14,7 +14,17 @@ from daihou.domain.calendar import DayCount, Frequency
 from daihou.domain.journal import JournalEntry
 from daihou.domain.loan import Installment, Loan, LoanStatus, LoanTerms, Owed
 from daihou.domain.money import rate_ppm
-from daihou.domain.parties import Borrower, Contact, PartyKind
+from daihou.domain.parties import (
+    Borrower,
+    Collateral,
+    CollateralKind,
+    Contact,
+    CustodyStatus,
+    GuaranteeType,
+    Guarantor,
+    PartyKind,
+    Valuation,
+)
 from daihou.domain.products import AllocationMode, AllocationRule, Component, Product, RepaymentMethod
 from daihou.domain.servicing import Charge, Event, Payment, Prepayment, PrepaymentMode, Waiver
 from daihou.service.ports import Clock, ConcurrencyError, LoanInfo, NewTransaction, TransactionRecord
@@ -60,8 +70,16 @@ def installment_values(loan_id: int, version: int, i: Installment) -> dict[str, 
 
 def _installment(row: Row[Any]) -> Installment:
     m = row._mapping
-    return Installment(m["no"], m["start_date"], m["due_date"], _owed(row, "principal"), _owed(row, "interest"),
-                       _owed(row, "penalty"), _owed(row, "compound"), m["interest_accrued_fen"])
+    return Installment(
+        m["no"],
+        m["start_date"],
+        m["due_date"],
+        _owed(row, "principal"),
+        _owed(row, "interest"),
+        _owed(row, "penalty"),
+        _owed(row, "compound"),
+        m["interest_accrued_fen"],
+    )
 
 
 def terms_from_row(m: Any) -> LoanTerms:
@@ -301,8 +319,17 @@ class SqlBorrowers:
                 select(t.borrower_contacts).where(t.borrower_contacts.c.borrower_id == m["id"])
                 .order_by(t.borrower_contacts.c.id))
         )  # fmt: skip
-        return Borrower(m["borrower_no"], PartyKind(m["kind"]), m["name"], m["id_number"], m["mobile"] or "",
-                        m["address"] or "", m["employer"] or "", m["legal_representative"] or "", contacts)
+        return Borrower(
+            m["borrower_no"],
+            PartyKind(m["kind"]),
+            m["name"],
+            m["id_number"],
+            m["mobile"] or "",
+            m["address"] or "",
+            m["employer"] or "",
+            m["legal_representative"] or "",
+            contacts,
+        )
 
     def add(self, b: Borrower) -> None:
         values = {
@@ -312,8 +339,10 @@ class SqlBorrowers:
         }  # fmt: skip
         bid = insert_id(self.conn, t.borrowers, values)
         if b.contacts:
-            self.conn.execute(insert(t.borrower_contacts), [
-                {"borrower_id": bid, "name": c.name, "relation": c.relation, "mobile": c.mobile} for c in b.contacts])
+            self.conn.execute(
+                insert(t.borrower_contacts),
+                [{"borrower_id": bid, "name": c.name, "relation": c.relation, "mobile": c.mobile} for c in b.contacts],
+            )
 
     def existing(self, borrower_nos: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -365,6 +394,7 @@ class SqlUnitOfWork:
     journal: SqlJournal
     borrowers: SqlBorrowers
     products: SqlProducts
+    securities: SqlSecurities
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine, self.clock = engine, clock
@@ -378,6 +408,7 @@ class SqlUnitOfWork:
         self.journal = SqlJournal(conn, self.clock)
         self.borrowers = SqlBorrowers(conn, self.clock)
         self.products = SqlProducts(conn, self.clock)
+        self.securities = SqlSecurities(conn, self.clock)
         return self
 
     @property
@@ -405,4 +436,60 @@ class SqlUnitOfWork:
         conn.begin()
 
 
+class SqlSecurities:
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        self.conn, self.clock = conn, clock
 
+    def _loan_id(self, loan_no: str) -> int:
+        return int(self.conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == loan_no)).scalar_one())
+
+    def add_guarantor(self, loan_no: str, g: Guarantor) -> int:
+        return insert_id(self.conn, t.guarantors, {
+            "loan_id": self._loan_id(loan_no), "kind": g.kind.value, "name": g.name, "id_number": g.id_number,
+            "mobile": g.mobile or None, "guarantee_type": g.guarantee_type.value, "amount_fen": g.amount_fen,
+        })  # fmt: skip
+
+    def guarantors(self, loan_no: str) -> list[Guarantor]:
+        q = select(t.guarantors).where(t.guarantors.c.loan_id == self._loan_id(loan_no)).order_by(t.guarantors.c.id)
+        return [
+            Guarantor(PartyKind(r.kind), r.name, r.id_number, r.mobile or "", GuaranteeType(r.guarantee_type),
+                      r.amount_fen)
+            for r in self.conn.execute(q)
+        ]  # fmt: skip
+
+    def add_collateral(self, loan_no: str, c: Collateral) -> int:
+        cid = insert_id(self.conn, t.collateral, {
+            "loan_id": self._loan_id(loan_no), "kind": c.kind.value, "description": c.description,
+            "owner": c.owner or None, "registration_no": c.registration_no or None,
+            "custody_status": c.custody_status.value, "created_at": self.clock.now(),
+        })  # fmt: skip
+        for v in c.valuations:
+            self.add_valuation(cid, v)
+        return cid
+
+    def _collateral(self, row: Row[Any]) -> Collateral:
+        vq = (select(t.collateral_valuations).where(t.collateral_valuations.c.collateral_id == row.id)
+              .order_by(t.collateral_valuations.c.valued_on, t.collateral_valuations.c.id))  # fmt: skip
+        valuations = tuple(
+            Valuation(v.valued_on, v.value_fen, v.appraiser or "", v.method or "") for v in self.conn.execute(vq)
+        )
+        return Collateral(CollateralKind(row.kind), row.description, row.owner or "", row.registration_no or "",
+                          CustodyStatus(row.custody_status), valuations)  # fmt: skip
+
+    def collateral(self, loan_no: str) -> list[tuple[int, Collateral]]:
+        q = select(t.collateral).where(t.collateral.c.loan_id == self._loan_id(loan_no)).order_by(t.collateral.c.id)
+        return [(r.id, self._collateral(r)) for r in self.conn.execute(q)]
+
+    def get_collateral(self, collateral_id: int) -> Collateral | None:
+        r = self.conn.execute(select(t.collateral).where(t.collateral.c.id == collateral_id)).first()
+        return None if r is None else self._collateral(r)
+
+    def add_valuation(self, collateral_id: int, v: Valuation) -> None:
+        self.conn.execute(insert(t.collateral_valuations).values(
+            collateral_id=collateral_id, valued_on=v.valued_on, value_fen=v.value_fen, appraiser=v.appraiser or None,
+            method=v.method or None))  # fmt: skip
+
+    def set_custody(self, collateral_id: int, status: CustodyStatus) -> None:
+        self.conn.execute(
+            update(t.collateral).where(t.collateral.c.id == collateral_id).values(custody_status=status.value)
+        )

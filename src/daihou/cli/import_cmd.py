@@ -162,7 +162,8 @@ def _print_json(data: Any) -> None:
 
 def _render(report: ImportReport, table: TableData, mapping: ColumnMapping, rejects: Path | None) -> None:
     if report.errors:
-        errors = Table(title=f"{report.kind}: {len(report.errors)} error(s) in {report.rejected} row(s)")
+        where = f" in {report.rejected} row(s)" if report.rejected else ""
+        errors = Table(title=f"{report.kind}: {len(report.errors)} error(s){where}")
         errors.add_column("row", justify="right")
         errors.add_column("column")
         errors.add_column("reason")

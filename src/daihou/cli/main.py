@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from daihou import bootstrap
+from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
 from daihou.config import Settings
 from daihou.domain.calendar import DayCount, Frequency
@@ -368,16 +369,4 @@ def demo(
     )
 
 
-def _mount_import() -> None:
-    try:
-        from daihou.cli.import_cmd import import_app
-    except ImportError:  # pragma: no cover - present in every release
-        return
-    app.add_typer(import_app, name="import")
-
-
-_mount_import()
-
-
-def run() -> None:  # pragma: no cover
-    app()
+app.add_typer(import_app, name="import")

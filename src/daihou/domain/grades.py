@@ -116,13 +116,62 @@ def floor_grade(dpd: int, profile: ClassificationProfile = CBIRC_2023) -> Grade:
     return grade
 
 
-def ifrs9_stage(dpd: int, grade: Grade) -> int:
-    if dpd > 90 or grade.non_performing:
+def ifrs9_stage(
+    dpd: int, grade: Grade, restructured: bool = False, stage2_dpd_over: int = 30, stage3_dpd_over: int = 90
+) -> int:
+    """IFRS 9 stage: 3 credit-impaired (DPD > 90 or non-performing); 2 significant deterioration
+    (DPD > 30, or in a restructuring observation period); else 1."""
+    if dpd > stage3_dpd_over or grade.non_performing:
         return 3
-    if dpd > 30:
+    if dpd > stage2_dpd_over or restructured:
         return 2
     return 1
 
 
 def provision_fen(exposure_fen: int, grade: Grade, rates: dict[Grade, Decimal] = PROVISION_RATES) -> int:
     return round_fen(Decimal(exposure_fen) * rates[grade])
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRules:
+    """Buckets, classification profile, stage thresholds and provision rates in force from `effective`."""
+
+    effective: date
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
+    profile: ClassificationProfile = CBIRC_2023
+    provision_rates: tuple[tuple[Grade, Decimal], ...] = tuple(PROVISION_RATES.items())
+    stage2_dpd_over: int = 30
+    stage3_dpd_over: int = 90
+
+    def provision_rate(self, grade: Grade) -> Decimal:
+        return dict(self.provision_rates)[grade]
+
+
+DEFAULT_RULES: tuple[RiskRules, ...] = (RiskRules(date(2023, 7, 1)),)
+
+
+def rules_for(day: date, versions: tuple[RiskRules, ...] = DEFAULT_RULES) -> RiskRules:
+    """The version in force on `day`: the latest effective on or before it (the earliest before all)."""
+    ordered = sorted(versions, key=lambda r: r.effective)
+    chosen = ordered[0]
+    for rules in ordered:
+        if rules.effective <= day:
+            chosen = rules
+    return chosen
+
+
+def classify(
+    dpd: int,
+    profile: ClassificationProfile = CBIRC_2023,
+    override: Grade | None = None,
+    restructuring_floor: Grade | None = None,
+) -> Grade:
+    """The five-category class: the DPD floor, a restructured loan's observation floor, a manual override.
+
+    An approved override may set any class, but never a better one than the floors allow.
+    """
+    grade = floor_grade(dpd, profile)
+    for other in (override, restructuring_floor):
+        if other is not None and other.rank > grade.rank:
+            grade = other
+    return grade

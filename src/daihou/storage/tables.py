@@ -120,6 +120,14 @@ loans = Table(
     Column("received_fen", BigInteger, nullable=False, default=0),
     Column("accrued_through", Date, nullable=False),
     Column("schedule_version", Integer, nullable=False, default=1),
+    # results of the last close of business
+    Column("dpd", Integer, nullable=False, server_default="0", default=0),
+    Column("classification", String(16), nullable=False, server_default="normal", default="normal"),
+    Column("ifrs9_stage", Integer, nullable=False, server_default="1", default=1),
+    Column("provision_fen", BigInteger, nullable=False, server_default="0", default=0),
+    # restructuring: the observation period and the class it may not improve past
+    Column("restructured_until", Date),
+    Column("restructure_floor", String(16)),
     Column("version", Integer, nullable=False, default=1),  # optimistic locking
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -229,6 +237,44 @@ journal_lines = Table(
     Column("loan_id", BigInteger, nullable=False),
     Column("account", String(32), nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
+)
+
+classification_overrides = Table(
+    "classification_overrides",
+    metadata,
+    _id(),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("grade", String(16), nullable=False),
+    Column("reason", String(400), nullable=False),
+    Column("maker", String(64), nullable=False),
+    Column("checker", String(64)),
+    Column("status", String(16), nullable=False),  # pending, approved, rejected, superseded
+    Column("effective_on", Date, nullable=False),
+    _created(),
+    Column("decided_at", DateTime(timezone=True)),
+)
+
+cob_runs = Table(
+    "cob_runs",
+    metadata,
+    _id(),
+    Column("business_date", Date, nullable=False, unique=True),
+    Column("engine", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # running, finished, failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("counts", Text),  # JSON: rows per step
+    Column("errors", Text),  # JSON: row-level errors
+)
+
+risk_rules = Table(
+    "risk_rules",
+    metadata,
+    _id(),
+    Column("effective_on", Date, nullable=False, unique=True),
+    Column("payload", Text, nullable=False),  # JSON: buckets, floors, provision rates, stage thresholds
+    Column("created_by", String(64), nullable=False),
+    _created(),
 )
 
 Index("ix_installments_current", installments.c.loan_id, installments.c.schedule_version, installments.c.due_date)

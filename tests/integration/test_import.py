@@ -178,10 +178,20 @@ def test_a_loan_row_for_a_borrower_on_file_under_another_name_is_an_error(app: A
     load(app, "loans", DATA / "loans.csv")
     path = write_csv(
         tmp_path / "loans.csv",
-        ["loan_no", "borrower_no", "borrower_name", "id_number", "mobile", "principal", "annual_rate",
-         "term_months", "repayment_method", "disbursement_date"],
+        [
+            "loan_no",
+            "borrower_no",
+            "borrower_name",
+            "id_number",
+            "mobile",
+            "principal",
+            "annual_rate",
+            "term_months",
+            "repayment_method",
+            "disbursement_date",
+        ],
         ["L9", "B001", "张叁", "110105199003071239", "13800138000", "1000", "5", "6", "bullet", "2024-05-01"],
-    )  # fmt: skip
+    )
 
     report = load(app, "loans", path)
 
@@ -229,8 +239,11 @@ def test_a_chinese_header_csv_imports_with_the_built_in_mapping(app: App, tmp_pa
         assert loan is not None and info is not None
         t = loan.terms
         assert (t.principal_fen, t.rate_annual, t.periods, t.method) == (
-            12_000_000, Decimal("0.0435"), 36, RepaymentMethod.EQUAL_INSTALLMENT,
-        )  # fmt: skip
+            12_000_000,
+            Decimal("0.0435"),
+            36,
+            RepaymentMethod.EQUAL_INSTALLMENT,
+        )
         assert (info.borrower_no, info.product_code, info.officer, info.purpose) == (
             "C001",
             "CONSUMER",
@@ -246,12 +259,54 @@ def test_an_xlsx_export_with_a_mapping_file_imports_correctly(app: App, tmp_path
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.append(["借据编号", "客户编号", "客户名称", "证件号码", "联系电话", "合同金额(元)", "执行利率", "期限",
-                  "还款方式", "起息日", "业务品种", "备注"])  # fmt: skip
-    sheet.append(["XL-01", "K01", "郑一", "440306199211251238", "13700001111", 300000, 0.039, 240, "按月等额本金",
-                  datetime(2024, 3, 18), "个人住房贷款", "首套"])  # fmt: skip
-    sheet.append(["XL-02", "K02", "冯二", "320102197708081235", "13500003333", 50000.5, 0.0598, 12, "按月等额本息",
-                  datetime(2024, 4, 2), "个人消费贷款", ""])  # fmt: skip
+    sheet.append(
+        [
+            "借据编号",
+            "客户编号",
+            "客户名称",
+            "证件号码",
+            "联系电话",
+            "合同金额(元)",
+            "执行利率",
+            "期限",
+            "还款方式",
+            "起息日",
+            "业务品种",
+            "备注",
+        ]
+    )
+    sheet.append(
+        [
+            "XL-01",
+            "K01",
+            "郑一",
+            "440306199211251238",
+            "13700001111",
+            300000,
+            0.039,
+            240,
+            "按月等额本金",
+            datetime(2024, 3, 18),
+            "个人住房贷款",
+            "首套",
+        ]
+    )
+    sheet.append(
+        [
+            "XL-02",
+            "K02",
+            "冯二",
+            "320102197708081235",
+            "13500003333",
+            50000.5,
+            0.0598,
+            12,
+            "按月等额本息",
+            datetime(2024, 4, 2),
+            "个人消费贷款",
+            "",
+        ]
+    )
     for row in (2, 3):
         sheet.cell(row, 7).number_format = "0.00%"
     path = tmp_path / "贷款台账.xlsx"
@@ -265,8 +320,12 @@ def test_an_xlsx_export_with_a_mapping_file_imports_correctly(app: App, tmp_path
         assert mortgage is not None and info is not None
         t = mortgage.terms
         assert (t.principal_fen, t.rate_annual, t.periods, t.method, t.disbursed_on.isoformat()) == (
-            30_000_000, Decimal("0.039"), 240, RepaymentMethod.EQUAL_PRINCIPAL, "2024-03-18",
-        )  # fmt: skip
+            30_000_000,
+            Decimal("0.039"),
+            240,
+            RepaymentMethod.EQUAL_PRINCIPAL,
+            "2024-03-18",
+        )
         assert (info.product_code, info.officer) == ("MORTGAGE", "导入")
         consumer = uow.loans.get("XL-02")
         assert consumer is not None
@@ -347,8 +406,11 @@ def test_the_import_command_reports_rejects_and_exit_codes(app: App, tmp_path: P
     summary = json.loads(partial.stdout)
     assert (summary["status"], summary["imported"], summary["rejected"]) == ("partial", 2, 4)
     assert [(e["row"], e["column"]) for e in summary["errors"]] == [
-        (3, "disbursement_date"), (4, "principal"), (5, "loan_no"), (6, "repayment_method"),
-    ]  # fmt: skip
+        (3, "disbursement_date"),
+        (4, "principal"),
+        (5, "loan_no"),
+        (6, "repayment_method"),
+    ]
     with (tmp_path / "loans.rejects.csv").open(encoding="utf-8-sig", newline="") as f:
         rejects = list(csv.DictReader(f))
     assert [r["_row"] for r in rejects] == ["3", "4", "5", "6"]

@@ -25,9 +25,17 @@ D = date.fromisoformat
 def _borrower(app: App, no: str = "B1") -> None:
     with app.uow() as uow:
         uow.borrowers.add(
-            Borrower(no, PartyKind.INDIVIDUAL, "张三丰", "11010519491231002X", "13812345678", "北京市东城区景山前街4号",
-                     "故宫博物院", contacts=(Contact("张翠山", "son", "13900000000"),))
-        )  # fmt: skip
+            Borrower(
+                no,
+                PartyKind.INDIVIDUAL,
+                "张三丰",
+                "11010519491231002X",
+                "13812345678",
+                "北京市东城区景山前街4号",
+                "故宫博物院",
+                contacts=(Contact("张翠山", "son", "13900000000"),),
+            )
+        )
         uow.commit()
 
 

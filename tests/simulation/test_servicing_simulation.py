@@ -64,8 +64,16 @@ def test_a_year_of_random_servicing_keeps_state_journal_and_cash_consistent(app:
         disbursed = START + timedelta(days=rng.randint(0, 90))
         first_due = disbursed + timedelta(days=rng.randint(20, 45)) if rng.random() < 0.3 else None
         periods = 12 if product != "BRIDGE" else 6
-        cmd = BookLoan(f"L{k}", f"B{k}", rng.randint(5_000, 200_000) * 100, Decimal(rng.randint(300, 2400)) / 10000,
-                       periods, disbursed, product_code=product, first_due_on=first_due)  # fmt: skip
+        cmd = BookLoan(
+            f"L{k}",
+            f"B{k}",
+            rng.randint(5_000, 200_000) * 100,
+            Decimal(rng.randint(300, 2400)) / 10000,
+            periods,
+            disbursed,
+            product_code=product,
+            first_due_on=first_due,
+        )
         assert ledger.book_loan(app.uow(), cmd).code == "accepted"
         loans.append(f"L{k}")
 
@@ -99,8 +107,20 @@ def test_a_year_of_random_servicing_keeps_state_journal_and_cash_consistent(app:
             else:  # a payment that arrives late in the files, dated some days back
                 back = day - timedelta(days=rng.randint(1, 20))
                 out = ledger.post_payment(app.uow(), loan_no, rng.randint(1, 200_000), back, ref)
-            seen[("payment" if roll < 0.55 else "prepayment" if roll < 0.65 else "waiver" if roll < 0.72
-                  else "charge" if roll < 0.77 else "back-valued"), out.code] += 1  # fmt: skip
+            seen[
+                (
+                    "payment"
+                    if roll < 0.55
+                    else "prepayment"
+                    if roll < 0.65
+                    else "waiver"
+                    if roll < 0.72
+                    else "charge"
+                    if roll < 0.77
+                    else "back-valued"
+                ),
+                out.code,
+            ] += 1
             assert out.code != ledger.DUPLICATE
             if out.code == "accepted":
                 refs.append((loan_no, ref))
@@ -117,13 +137,23 @@ def test_a_year_of_random_servicing_keeps_state_journal_and_cash_consistent(app:
             replayed = replay(uow.loans.opening(loan_no), events, loan.accrued_through).loan
             assert replayed.installments == loan.installments, loan_no
             assert (replayed.credit_fen, replayed.received_fen, replayed.status) == (
-                loan.credit_fen, loan.received_fen, loan.status)  # fmt: skip
+                loan.credit_fen,
+                loan.received_fen,
+                loan.status,
+            )
             balances = {k: v for k, v in uow.journal.balances(loan_no).items() if v}
             assert balances == {a.value: v for a, v in position(loan).items() if v}, loan_no
-            paid = sum(i.owed(c).paid for i in loan.installments for c in
-                       (Component.PRINCIPAL, Component.INTEREST, Component.PENALTY, Component.COMPOUND))  # fmt: skip
+            paid = sum(
+                i.owed(c).paid
+                for i in loan.installments
+                for c in (Component.PRINCIPAL, Component.INTEREST, Component.PENALTY, Component.COMPOUND)
+            )
             assert loan.received_fen == paid + loan.cost.paid + loan.fee.paid + loan.credit_fen, loan_no
             received = sum(e.amount_fen for e in events if type(e).__name__ in ("Payment", "Prepayment"))
             assert loan.received_fen == received, loan_no
-            assert all(i.owed(c).outstanding >= 0 for i in loan.installments for c in Component
-                       if c not in (Component.COST, Component.FEE))  # fmt: skip
+            assert all(
+                i.owed(c).outstanding >= 0
+                for i in loan.installments
+                for c in Component
+                if c not in (Component.COST, Component.FEE)
+            )

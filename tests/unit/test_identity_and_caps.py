@@ -111,7 +111,9 @@ def test_a_mobile_is_masked_in_the_middle() -> None:
     assert mask_mobile("13812345678") == "138****5678"
 
 
-@pytest.mark.parametrize(("name", "masked"), [("张三", "张*"), ("张小明", "张*明"), ("欧阳小明", "欧**明"), ("李", "李")])
+@pytest.mark.parametrize(
+    ("name", "masked"), [("张三", "张*"), ("张小明", "张*明"), ("欧阳小明", "欧**明"), ("李", "李")]
+)
 def test_a_name_keeps_its_family_name_and_last_character(name: str, masked: str) -> None:
     assert mask_name(name) == masked
 

@@ -32,10 +32,17 @@ from daihou.service.importing import (
 DATA = Path(__file__).parent.parent / "data"
 
 LOAN = {
-    "loan_no": "L1", "borrower_no": "B1", "borrower_name": "张三", "id_number": "110105199003071239",
-    "mobile": "13800138000", "principal": "10000", "annual_rate": "4.9", "term_months": "12",
-    "repayment_method": "equal_installment", "disbursement_date": "2024-01-15",
-}  # fmt: skip
+    "loan_no": "L1",
+    "borrower_no": "B1",
+    "borrower_name": "张三",
+    "id_number": "110105199003071239",
+    "mobile": "13800138000",
+    "principal": "10000",
+    "annual_rate": "4.9",
+    "term_months": "12",
+    "repayment_method": "equal_installment",
+    "disbursement_date": "2024-01-15",
+}
 
 
 def columns(errors: object) -> list[str]:
@@ -48,9 +55,18 @@ def columns(errors: object) -> list[str]:
 
 @pytest.mark.parametrize(
     "cell",
-    ["2024-01-05", "2024/01/05", "2024/1/5", "20240105", "2024.01.05", "2024年1月5日", "2024-01-05 00:00:00",
-     date(2024, 1, 5), datetime(2024, 1, 5)],
-)  # fmt: skip
+    [
+        "2024-01-05",
+        "2024/01/05",
+        "2024/1/5",
+        "20240105",
+        "2024.01.05",
+        "2024年1月5日",
+        "2024-01-05 00:00:00",
+        date(2024, 1, 5),
+        datetime(2024, 1, 5),
+    ],
+)
 def test_dates_are_read_in_the_forms_lenders_export(cell: object) -> None:
     assert parse_date(cell) == date(2024, 1, 5)
 
@@ -109,14 +125,30 @@ def test_a_good_loan_row_becomes_a_booking_command() -> None:
 
 
 def test_every_bad_field_of_a_loan_row_is_reported_not_just_the_first() -> None:
-    row = {**LOAN, "id_number": "110105199003071230", "mobile": "12345", "principal": "-1",
-           "annual_rate": "abc", "term_months": "0", "repayment_method": "按季付息",
-           "disbursement_date": "2024-13-01", "loan_no": ""}  # fmt: skip
+    row = {
+        **LOAN,
+        "id_number": "110105199003071230",
+        "mobile": "12345",
+        "principal": "-1",
+        "annual_rate": "abc",
+        "term_months": "0",
+        "repayment_method": "按季付息",
+        "disbursement_date": "2024-13-01",
+        "loan_no": "",
+    }
     errors = parse_loan_row(row, 7)
     assert sorted(columns(errors)) == sorted(
-        ["loan_no", "id_number", "mobile", "principal", "annual_rate", "term_months", "repayment_method",
-         "disbursement_date"]
-    )  # fmt: skip
+        [
+            "loan_no",
+            "id_number",
+            "mobile",
+            "principal",
+            "annual_rate",
+            "term_months",
+            "repayment_method",
+            "disbursement_date",
+        ]
+    )
     assert {e.row for e in errors} == {7}  # type: ignore[union-attr]
 
 
@@ -143,8 +175,15 @@ def test_a_payment_needs_a_positive_amount_and_a_reference() -> None:
 
 
 def test_a_borrower_row_reads_kind_and_one_contact() -> None:
-    row = {"borrower_no": "E1", "name": "某某商贸有限公司", "kind": "企业", "id_number": "91110105MA01ABCDEB",
-           "contact_name": "李四", "contact_relation": "财务", "contact_mobile": "13911112222"}  # fmt: skip
+    row = {
+        "borrower_no": "E1",
+        "name": "某某商贸有限公司",
+        "kind": "企业",
+        "id_number": "91110105MA01ABCDEB",
+        "contact_name": "李四",
+        "contact_relation": "财务",
+        "contact_mobile": "13911112222",
+    }
     borrower = parse_borrower_row(row, 2)
     assert not isinstance(borrower, list)
     assert borrower.kind is PartyKind.ENTERPRISE
@@ -152,8 +191,12 @@ def test_a_borrower_row_reads_kind_and_one_contact() -> None:
 
 
 def test_a_borrower_row_reports_the_check_that_fits_its_kind() -> None:
-    enterprise_with_personal_id = {"borrower_no": "E1", "name": "某公司", "kind": "enterprise",
-                                   "id_number": "110105199003071239"}  # fmt: skip
+    enterprise_with_personal_id = {
+        "borrower_no": "E1",
+        "name": "某公司",
+        "kind": "enterprise",
+        "id_number": "110105199003071239",
+    }
     assert columns(parse_borrower_row(enterprise_with_personal_id, 2)) == ["id_number"]
     bad_contact = {"borrower_no": "B1", "name": "张三", "id_number": "110105199003071239", "contact_mobile": "1"}
     assert sorted(columns(parse_borrower_row(bad_contact, 2))) == ["contact_mobile", "contact_name"]
@@ -178,9 +221,14 @@ def test_a_mapping_file_renames_headers_translates_values_and_fills_defaults() -
     mapping = load_mapping(DATA / "mapping_lender.toml")
     rows = mapping.apply([{"借据编号": "X1", "还款方式": "按月等额本金", "业务品种": "个人住房贷款", "期限": "12"}])
     assert rows == [
-        {"loan_no": "X1", "repayment_method": "equal_principal", "product_code": "MORTGAGE", "term_months": "12",
-         "officer": "导入"}
-    ]  # fmt: skip
+        {
+            "loan_no": "X1",
+            "repayment_method": "equal_principal",
+            "product_code": "MORTGAGE",
+            "term_months": "12",
+            "officer": "导入",
+        }
+    ]
     assert mapping.source_header("principal", ["合同金额（元）", "期限"]) == "合同金额（元）"
 
 

@@ -146,14 +146,21 @@ def _as_dict(
     report: ImportReport, file: Path, table: TableData, mapping: ColumnMapping, rejects: Path | None
 ) -> dict[str, Any]:
     return {
-        "kind": report.kind, "file": str(file), "status": _status(report), "committed": report.committed,
-        "read": report.read, "imported": report.imported, "unchanged": report.unchanged,
+        "kind": report.kind,
+        "file": str(file),
+        "status": _status(report),
+        "committed": report.committed,
+        "read": report.read,
+        "imported": report.imported,
+        "unchanged": report.unchanged,
         "rejected": report.rejected,
-        "errors": [{"row": e.row, "column": e.column, "header": _header(e.column, table, mapping),
-                    "reason": e.reason} for e in report.errors],
+        "errors": [
+            {"row": e.row, "column": e.column, "header": _header(e.column, table, mapping), "reason": e.reason}
+            for e in report.errors
+        ],
         "notes": [{"row": n.row, "message": n.message} for n in report.notes],
         "rejects_file": str(rejects) if rejects else None,
-    }  # fmt: skip
+    }
 
 
 def _print_json(data: Any) -> None:

@@ -122,14 +122,21 @@ def schedule(
         _fail(str(exc), 2)
         raise
     rows = [
-        {"no": i.no, "due_date": i.due_date.isoformat(), "principal": yuan_text(i.principal_fen),
-         "interest": yuan_text(i.interest_fen), "payment": yuan_text(i.payment_fen),
-         "remaining_principal": yuan_text(i.remaining_principal_fen)}
+        {
+            "no": i.no,
+            "due_date": i.due_date.isoformat(),
+            "principal": yuan_text(i.principal_fen),
+            "interest": yuan_text(i.interest_fen),
+            "payment": yuan_text(i.payment_fen),
+            "remaining_principal": yuan_text(i.remaining_principal_fen),
+        }
         for i in sched.installments
-    ]  # fmt: skip
-    totals = {"total_principal": yuan_text(sched.total_principal_fen),
-              "total_interest": yuan_text(sched.total_interest_fen),
-              "total_payment": yuan_text(sched.total_payment_fen)}  # fmt: skip
+    ]
+    totals = {
+        "total_principal": yuan_text(sched.total_principal_fen),
+        "total_interest": yuan_text(sched.total_interest_fen),
+        "total_payment": yuan_text(sched.total_payment_fen),
+    }
     if as_json:
         _print_json({"installments": rows, **totals})
         return
@@ -153,8 +160,15 @@ EXIT_CODES = {ledger.ACCEPTED: 0, ledger.DUPLICATE: 0}
 def _report(outcome: Outcome, as_json: bool) -> None:
     """The one place outcomes become output and exit codes: 0 accepted or duplicate, 1 refused."""
     if as_json:
-        _print_json({"code": outcome.code, "message": outcome.message, "loan_no": outcome.loan_no,
-                     "reference": outcome.reference, **outcome.detail})  # fmt: skip
+        _print_json(
+            {
+                "code": outcome.code,
+                "message": outcome.message,
+                "loan_no": outcome.loan_no,
+                "reference": outcome.reference,
+                **outcome.detail,
+            }
+        )
     elif outcome.ok:
         console.print(f"[green]{outcome.code}[/green]: {outcome.message}")
     else:
@@ -263,10 +277,15 @@ def quote(
     if loan.accrued_through and day <= loan.accrued_through:
         _fail(f"quotes are for dates after the last closed day {loan.accrued_through}", 2)
     q = payoff_quote(loan, day)
-    data = {"loan_no": loan_no, "date": day.isoformat(), "total": yuan_text(q.total_fen),
-            "future_principal": yuan_text(q.future_principal_fen),
-            "current_interest": yuan_text(q.current_interest_fen), "credit": yuan_text(q.credit_fen),
-            "due": {c.value: yuan_text(v) for c, v in q.due_fen.items()}}  # fmt: skip
+    data = {
+        "loan_no": loan_no,
+        "date": day.isoformat(),
+        "total": yuan_text(q.total_fen),
+        "future_principal": yuan_text(q.future_principal_fen),
+        "current_interest": yuan_text(q.current_interest_fen),
+        "credit": yuan_text(q.credit_fen),
+        "due": {c.value: yuan_text(v) for c, v in q.due_fen.items()},
+    }
     if as_json:
         _print_json(data)
         return

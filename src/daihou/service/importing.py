@@ -42,52 +42,111 @@ MAX_TERM_MONTHS = 600
 # ---------------------------------------------------------------- columns
 
 LOAN_REQUIRED = (
-    "loan_no", "borrower_no", "borrower_name", "id_number", "mobile", "principal", "annual_rate",
-    "term_months", "repayment_method", "disbursement_date",
-)  # fmt: skip
+    "loan_no",
+    "borrower_no",
+    "borrower_name",
+    "id_number",
+    "mobile",
+    "principal",
+    "annual_rate",
+    "term_months",
+    "repayment_method",
+    "disbursement_date",
+)
 LOAN_OPTIONAL = ("first_due_date", "penalty_rate", "product_code", "officer", "purpose")
 PAYMENT_REQUIRED = ("loan_no", "paid_on", "amount", "reference")
 BORROWER_REQUIRED = ("borrower_no", "name", "id_number")
 BORROWER_OPTIONAL = (
-    "kind", "mobile", "address", "employer", "legal_representative", "contact_name", "contact_relation",
+    "kind",
+    "mobile",
+    "address",
+    "employer",
+    "legal_representative",
+    "contact_name",
+    "contact_relation",
     "contact_mobile",
-)  # fmt: skip
+)
 KNOWN_COLUMNS = frozenset((*LOAN_REQUIRED, *LOAN_OPTIONAL, *PAYMENT_REQUIRED, *BORROWER_REQUIRED, *BORROWER_OPTIONAL))
 
 # Headers of lenders' own exports, mapped to ours without a mapping file. A mapping file's
 # [columns] table adds to these and wins where both name the same header.
 CHINESE_HEADERS: dict[str, str] = {
-    "借据号": "loan_no", "借据编号": "loan_no", "贷款编号": "loan_no",
-    "客户号": "borrower_no", "客户编号": "borrower_no", "借款人编号": "borrower_no",
-    "借款人": "borrower_name", "借款人姓名": "borrower_name", "客户名称": "borrower_name", "客户姓名": "borrower_name",
-    "身份证号": "id_number", "身份证号码": "id_number", "证件号码": "id_number", "统一社会信用代码": "id_number",
-    "手机号": "mobile", "手机号码": "mobile",
-    "放款金额": "principal", "贷款金额": "principal", "借款金额": "principal", "合同金额": "principal",
-    "年利率": "annual_rate", "执行利率": "annual_rate", "执行年利率": "annual_rate", "年化利率": "annual_rate",
-    "期数": "term_months", "贷款期数": "term_months", "贷款期限(月)": "term_months", "期限(月)": "term_months",
+    "借据号": "loan_no",
+    "借据编号": "loan_no",
+    "贷款编号": "loan_no",
+    "客户号": "borrower_no",
+    "客户编号": "borrower_no",
+    "借款人编号": "borrower_no",
+    "借款人": "borrower_name",
+    "借款人姓名": "borrower_name",
+    "客户名称": "borrower_name",
+    "客户姓名": "borrower_name",
+    "身份证号": "id_number",
+    "身份证号码": "id_number",
+    "证件号码": "id_number",
+    "统一社会信用代码": "id_number",
+    "手机号": "mobile",
+    "手机号码": "mobile",
+    "放款金额": "principal",
+    "贷款金额": "principal",
+    "借款金额": "principal",
+    "合同金额": "principal",
+    "年利率": "annual_rate",
+    "执行利率": "annual_rate",
+    "执行年利率": "annual_rate",
+    "年化利率": "annual_rate",
+    "期数": "term_months",
+    "贷款期数": "term_months",
+    "贷款期限(月)": "term_months",
+    "期限(月)": "term_months",
     "还款方式": "repayment_method",
-    "放款日期": "disbursement_date", "发放日期": "disbursement_date", "放款日": "disbursement_date",
-    "首期还款日": "first_due_date", "首次还款日": "first_due_date",
+    "放款日期": "disbursement_date",
+    "发放日期": "disbursement_date",
+    "放款日": "disbursement_date",
+    "首期还款日": "first_due_date",
+    "首次还款日": "first_due_date",
     "罚息利率": "penalty_rate",
-    "产品代码": "product_code", "产品编号": "product_code",
-    "客户经理": "officer", "管户经理": "officer",
-    "贷款用途": "purpose", "借款用途": "purpose",
-    "还款日期": "paid_on", "实还日期": "paid_on", "交易日期": "paid_on",
-    "还款金额": "amount", "实还金额": "amount", "交易金额": "amount",
-    "流水号": "reference", "交易流水号": "reference", "还款流水号": "reference",
-    "姓名": "name", "客户类型": "kind", "借款人类型": "kind",
-    "地址": "address", "联系地址": "address", "居住地址": "address",
-    "工作单位": "employer", "法定代表人": "legal_representative",
-    "紧急联系人": "contact_name", "联系人姓名": "contact_name",
-    "联系人关系": "contact_relation", "与借款人关系": "contact_relation",
-    "紧急联系人电话": "contact_mobile", "紧急联系人手机": "contact_mobile", "联系人手机": "contact_mobile",
-}  # fmt: skip
+    "产品代码": "product_code",
+    "产品编号": "product_code",
+    "客户经理": "officer",
+    "管户经理": "officer",
+    "贷款用途": "purpose",
+    "借款用途": "purpose",
+    "还款日期": "paid_on",
+    "实还日期": "paid_on",
+    "交易日期": "paid_on",
+    "还款金额": "amount",
+    "实还金额": "amount",
+    "交易金额": "amount",
+    "流水号": "reference",
+    "交易流水号": "reference",
+    "还款流水号": "reference",
+    "姓名": "name",
+    "客户类型": "kind",
+    "借款人类型": "kind",
+    "地址": "address",
+    "联系地址": "address",
+    "居住地址": "address",
+    "工作单位": "employer",
+    "法定代表人": "legal_representative",
+    "紧急联系人": "contact_name",
+    "联系人姓名": "contact_name",
+    "联系人关系": "contact_relation",
+    "与借款人关系": "contact_relation",
+    "紧急联系人电话": "contact_mobile",
+    "紧急联系人手机": "contact_mobile",
+    "联系人手机": "contact_mobile",
+}
 
 KIND_ALIASES: dict[str, PartyKind] = {
-    "individual": PartyKind.INDIVIDUAL, "个人": PartyKind.INDIVIDUAL, "自然人": PartyKind.INDIVIDUAL,
-    "enterprise": PartyKind.ENTERPRISE, "企业": PartyKind.ENTERPRISE, "公司": PartyKind.ENTERPRISE,
+    "individual": PartyKind.INDIVIDUAL,
+    "个人": PartyKind.INDIVIDUAL,
+    "自然人": PartyKind.INDIVIDUAL,
+    "enterprise": PartyKind.ENTERPRISE,
+    "企业": PartyKind.ENTERPRISE,
+    "公司": PartyKind.ENTERPRISE,
     "对公": PartyKind.ENTERPRISE,
-}  # fmt: skip
+}
 
 
 def normalize_header(header: str) -> str:
@@ -588,8 +647,15 @@ def import_borrowers(
 
 
 _BORROWER_FIELDS = (
-    "kind", "name", "id_number", "mobile", "address", "employer", "legal_representative", "contacts",
-)  # fmt: skip
+    "kind",
+    "name",
+    "id_number",
+    "mobile",
+    "address",
+    "employer",
+    "legal_representative",
+    "contacts",
+)
 
 
 # ---------------------------------------------------------------- loans
@@ -768,8 +834,11 @@ def _compare_posted(uow: UnitOfWork, row_no: int, p: PaymentRow) -> RowError | N
     seen = uow.transactions.by_reference(p.payment.reference)
     assert seen is not None
     same = (seen.kind, seen.loan_no, seen.value_date, seen.amount_fen) == (
-        "payment", p.loan_no, p.payment.on, p.payment.amount_fen,
-    )  # fmt: skip
+        "payment",
+        p.loan_no,
+        p.payment.on,
+        p.payment.amount_fen,
+    )
     if same:
         return None
     return RowError(

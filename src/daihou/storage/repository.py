@@ -61,11 +61,17 @@ def _allocation(order: str, mode: str) -> AllocationRule:
 
 def installment_values(loan_id: int, version: int, i: Installment) -> dict[str, Any]:
     return {
-        "loan_id": loan_id, "schedule_version": version, "no": i.no, "start_date": i.start_date,
-        "due_date": i.due_date, **_owed_cols("principal", i.principal), **_owed_cols("interest", i.interest),
-        **_owed_cols("penalty", i.penalty), **_owed_cols("compound", i.compound),
+        "loan_id": loan_id,
+        "schedule_version": version,
+        "no": i.no,
+        "start_date": i.start_date,
+        "due_date": i.due_date,
+        **_owed_cols("principal", i.principal),
+        **_owed_cols("interest", i.interest),
+        **_owed_cols("penalty", i.penalty),
+        **_owed_cols("compound", i.compound),
         "interest_accrued_fen": i.interest_accrued_fen,
-    }  # fmt: skip
+    }
 
 
 def _installment(row: Row[Any]) -> Installment:
@@ -84,34 +90,53 @@ def _installment(row: Row[Any]) -> Installment:
 
 def terms_from_row(m: Any) -> LoanTerms:
     return LoanTerms(
-        loan_no=m["loan_no"], principal_fen=m["principal_fen"], rate_annual=ppm_rate(m["rate_annual_ppm"]),
-        penalty_rate_annual=ppm_rate(m["penalty_rate_annual_ppm"]), periods=m["periods"],
-        method=RepaymentMethod(m["method"]), disbursed_on=m["disbursed_on"], first_due_on=m["first_due_on"],
-        frequency=Frequency(m["frequency"]), day_count=DayCount(m["day_count"]), grace_days=m["grace_days"],
-        dpd_tolerance_fen=m["dpd_tolerance_fen"], compound_interest=m["compound_interest"],
+        loan_no=m["loan_no"],
+        principal_fen=m["principal_fen"],
+        rate_annual=ppm_rate(m["rate_annual_ppm"]),
+        penalty_rate_annual=ppm_rate(m["penalty_rate_annual_ppm"]),
+        periods=m["periods"],
+        method=RepaymentMethod(m["method"]),
+        disbursed_on=m["disbursed_on"],
+        first_due_on=m["first_due_on"],
+        frequency=Frequency(m["frequency"]),
+        day_count=DayCount(m["day_count"]),
+        grace_days=m["grace_days"],
+        dpd_tolerance_fen=m["dpd_tolerance_fen"],
+        compound_interest=m["compound_interest"],
         allocation=_allocation(m["allocation_order"], m["allocation_mode"]),
-    )  # fmt: skip
+    )
 
 
 def loan_state_values(loan: Loan) -> dict[str, Any]:
     return {
-        "status": loan.status.value, **_owed_cols("cost", loan.cost), **_owed_cols("fee", loan.fee),
-        "credit_fen": loan.credit_fen, "received_fen": loan.received_fen,
-        "accrued_through": loan.accrued_through, "schedule_version": loan.schedule_version,
-    }  # fmt: skip
+        "status": loan.status.value,
+        **_owed_cols("cost", loan.cost),
+        **_owed_cols("fee", loan.fee),
+        "credit_fen": loan.credit_fen,
+        "received_fen": loan.received_fen,
+        "accrued_through": loan.accrued_through,
+        "schedule_version": loan.schedule_version,
+    }
 
 
 def loan_terms_values(terms: LoanTerms) -> dict[str, Any]:
     return {
-        "loan_no": terms.loan_no, "principal_fen": terms.principal_fen,
-        "rate_annual_ppm": rate_ppm(terms.rate_annual), "penalty_rate_annual_ppm": rate_ppm(terms.penalty_rate_annual),
-        "periods": terms.periods, "method": terms.method.value, "frequency": terms.frequency.value,
-        "day_count": terms.day_count.value, "disbursed_on": terms.disbursed_on, "first_due_on": terms.first_due_on,
-        "grace_days": terms.grace_days, "dpd_tolerance_fen": terms.dpd_tolerance_fen,
+        "loan_no": terms.loan_no,
+        "principal_fen": terms.principal_fen,
+        "rate_annual_ppm": rate_ppm(terms.rate_annual),
+        "penalty_rate_annual_ppm": rate_ppm(terms.penalty_rate_annual),
+        "periods": terms.periods,
+        "method": terms.method.value,
+        "frequency": terms.frequency.value,
+        "day_count": terms.day_count.value,
+        "disbursed_on": terms.disbursed_on,
+        "first_due_on": terms.first_due_on,
+        "grace_days": terms.grace_days,
+        "dpd_tolerance_fen": terms.dpd_tolerance_fen,
         "compound_interest": terms.compound_interest,
         "allocation_order": ",".join(c.value for c in terms.allocation.order),
         "allocation_mode": terms.allocation.mode.value,
-    }  # fmt: skip
+    }
 
 
 class SqlLoans:
@@ -136,21 +161,33 @@ class SqlLoans:
             return None
         m = row._mapping
         loan = Loan(
-            terms_from_row(m), self._installments(m["id"], m["schedule_version"]), LoanStatus(m["status"]),
-            _owed(row, "cost"), _owed(row, "fee"), m["credit_fen"], m["received_fen"], m["accrued_through"],
+            terms_from_row(m),
+            self._installments(m["id"], m["schedule_version"]),
+            LoanStatus(m["status"]),
+            _owed(row, "cost"),
+            _owed(row, "fee"),
+            m["credit_fen"],
+            m["received_fen"],
+            m["accrued_through"],
             m["schedule_version"],
-        )  # fmt: skip
+        )
         self._seen[loan_no] = (m["id"], m["version"], loan)
         return loan
 
     def info(self, loan_no: str) -> LoanInfo | None:
         q = (
-            select(t.loans.c.loan_no, t.borrowers.c.borrower_no, t.products.c.code, t.loans.c.officer,
-                   t.loans.c.purpose, t.loans.c.contract_no)
+            select(
+                t.loans.c.loan_no,
+                t.borrowers.c.borrower_no,
+                t.products.c.code,
+                t.loans.c.officer,
+                t.loans.c.purpose,
+                t.loans.c.contract_no,
+            )
             .join(t.borrowers, t.borrowers.c.id == t.loans.c.borrower_id)
             .join(t.products, t.products.c.id == t.loans.c.product_id)
             .where(t.loans.c.loan_no == loan_no)
-        )  # fmt: skip
+        )
         row = self.conn.execute(q).first()
         if row is None:
             return None
@@ -165,18 +202,31 @@ class SqlLoans:
             select(t.products.c.id).where(t.products.c.code == info.product_code)
         ).scalar_one()
         values = {
-            **loan_terms_values(loan.terms), **loan_state_values(loan), "borrower_id": borrower_id,
-            "product_id": product_id, "officer": info.officer or None, "purpose": info.purpose or None,
-            "contract_no": info.contract_no or None, "version": 1, "created_at": now, "updated_at": now,
-        }  # fmt: skip
+            **loan_terms_values(loan.terms),
+            **loan_state_values(loan),
+            "borrower_id": borrower_id,
+            "product_id": product_id,
+            "officer": info.officer or None,
+            "purpose": info.purpose or None,
+            "contract_no": info.contract_no or None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
         loan_id = insert_id(self.conn, t.loans, values)
         self._new_version(loan_id, loan, "disbursement", loan.terms.disbursed_on)
         self._seen[loan.loan_no] = (loan_id, 1, loan)
 
     def _new_version(self, loan_id: int, loan: Loan, reason: str, on: date) -> None:
-        self.conn.execute(insert(t.schedule_versions).values(
-            loan_id=loan_id, version=loan.schedule_version, reason=reason, effective_on=on,
-            created_at=self.clock.now()))  # fmt: skip
+        self.conn.execute(
+            insert(t.schedule_versions).values(
+                loan_id=loan_id,
+                version=loan.schedule_version,
+                reason=reason,
+                effective_on=on,
+                created_at=self.clock.now(),
+            )
+        )
         self.conn.execute(
             insert(t.installments), [installment_values(loan_id, loan.schedule_version, i) for i in loan.installments]
         )
@@ -199,11 +249,13 @@ class SqlLoans:
                     values = installment_values(loan_id, loan.schedule_version, inst)
                     self.conn.execute(
                         update(t.installments)
-                        .where(t.installments.c.loan_id == loan_id,
-                               t.installments.c.schedule_version == loan.schedule_version,
-                               t.installments.c.no == inst.no)
+                        .where(
+                            t.installments.c.loan_id == loan_id,
+                            t.installments.c.schedule_version == loan.schedule_version,
+                            t.installments.c.no == inst.no,
+                        )
                         .values(values)
-                    )  # fmt: skip
+                    )
         self._seen[loan.loan_no] = (loan_id, version + 1, loan)
 
     def opening(self, loan_no: str) -> Loan:
@@ -211,18 +263,22 @@ class SqlLoans:
         assert row is not None
         m = row._mapping
         first = self._installments(m["id"], 1)
-        fresh = tuple(Installment(i.no, i.start_date, i.due_date, Owed(i.principal.due), Owed(i.interest.due))
-                      for i in first)  # fmt: skip
+        fresh = tuple(
+            Installment(i.no, i.start_date, i.due_date, Owed(i.principal.due), Owed(i.interest.due)) for i in first
+        )
         return Loan(terms_from_row(m), fresh, accrued_through=m["disbursed_on"])
 
     def events(self, loan_no: str) -> list[tuple[int, Event]]:
         q = (
             select(t.transactions)
             .join(t.loans, t.loans.c.id == t.transactions.c.loan_id)
-            .where(t.loans.c.loan_no == loan_no, t.transactions.c.reversed.is_(False),
-                   t.transactions.c.kind.in_(("payment", "prepayment", "waiver", "charge")))
+            .where(
+                t.loans.c.loan_no == loan_no,
+                t.transactions.c.reversed.is_(False),
+                t.transactions.c.kind.in_(("payment", "prepayment", "waiver", "charge")),
+            )
             .order_by(t.transactions.c.value_date, t.transactions.c.id)
-        )  # fmt: skip
+        )
         return [(r.id, _event(r)) for r in self.conn.execute(q)]
 
     def existing(self, loan_nos: Iterable[str]) -> set[str]:
@@ -254,8 +310,16 @@ class SqlTransactions:
         if r is None:
             return None
         m = r._mapping
-        return TransactionRecord(m["id"], m["loan_no"], m["kind"], m["reference"], m["value_date"], m["amount_fen"],
-                                 m["reversed"], m["result"] or "{}")  # fmt: skip
+        return TransactionRecord(
+            m["id"],
+            m["loan_no"],
+            m["kind"],
+            m["reference"],
+            m["value_date"],
+            m["amount_fen"],
+            m["reversed"],
+            m["result"] or "{}",
+        )
 
     def existing(self, references: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -267,10 +331,19 @@ class SqlTransactions:
     def add(self, loan_no: str, txn: NewTransaction) -> int:
         loan_id = self.conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == loan_no)).scalar_one()
         values = {
-            "loan_id": loan_id, "kind": txn.kind, "reference": txn.reference, "value_date": txn.value_date,
-            "amount_fen": txn.amount_fen, "component": txn.component, "mode": txn.mode, "reason": txn.reason,
-            "reverses_id": txn.reverses_id, "reversed": False, "result": txn.result, "created_at": self.clock.now(),
-        }  # fmt: skip
+            "loan_id": loan_id,
+            "kind": txn.kind,
+            "reference": txn.reference,
+            "value_date": txn.value_date,
+            "amount_fen": txn.amount_fen,
+            "component": txn.component,
+            "mode": txn.mode,
+            "reason": txn.reason,
+            "reverses_id": txn.reverses_id,
+            "reversed": False,
+            "result": txn.result,
+            "created_at": self.clock.now(),
+        }
         return insert_id(self.conn, t.transactions, values)
 
     def mark_reversed(self, txn_id: int) -> None:
@@ -286,12 +359,25 @@ class SqlJournal:
             return
         loan_id = self.conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == loan_no)).scalar_one()
         for e in entries:
-            entry_id = insert_id(self.conn, t.journal_entries, {
-                "loan_id": loan_id, "transaction_id": transaction_id, "kind": e.kind.value, "booked_on": e.booked_on,
-                "memo": e.memo[:200], "created_at": self.clock.now()})  # fmt: skip
-            self.conn.execute(insert(t.journal_lines), [
-                {"entry_id": entry_id, "loan_id": loan_id, "account": ln.account.value, "amount_fen": ln.amount_fen}
-                for ln in e.lines])  # fmt: skip
+            entry_id = insert_id(
+                self.conn,
+                t.journal_entries,
+                {
+                    "loan_id": loan_id,
+                    "transaction_id": transaction_id,
+                    "kind": e.kind.value,
+                    "booked_on": e.booked_on,
+                    "memo": e.memo[:200],
+                    "created_at": self.clock.now(),
+                },
+            )
+            self.conn.execute(
+                insert(t.journal_lines),
+                [
+                    {"entry_id": entry_id, "loan_id": loan_id, "account": ln.account.value, "amount_fen": ln.amount_fen}
+                    for ln in e.lines
+                ],
+            )
 
     def balances(self, loan_no: str) -> dict[str, int]:
         jl = t.journal_lines
@@ -316,9 +402,11 @@ class SqlBorrowers:
         contacts = tuple(
             Contact(c.name, c.relation, c.mobile)
             for c in self.conn.execute(
-                select(t.borrower_contacts).where(t.borrower_contacts.c.borrower_id == m["id"])
-                .order_by(t.borrower_contacts.c.id))
-        )  # fmt: skip
+                select(t.borrower_contacts)
+                .where(t.borrower_contacts.c.borrower_id == m["id"])
+                .order_by(t.borrower_contacts.c.id)
+            )
+        )
         return Borrower(
             m["borrower_no"],
             PartyKind(m["kind"]),
@@ -333,10 +421,17 @@ class SqlBorrowers:
 
     def add(self, b: Borrower) -> None:
         values = {
-            "borrower_no": b.borrower_no, "kind": b.kind.value, "name": b.name, "id_number": b.id_number,
-            "mobile": b.mobile or None, "address": b.address or None, "employer": b.employer or None,
-            "legal_representative": b.legal_representative or None, "version": 1, "created_at": self.clock.now(),
-        }  # fmt: skip
+            "borrower_no": b.borrower_no,
+            "kind": b.kind.value,
+            "name": b.name,
+            "id_number": b.id_number,
+            "mobile": b.mobile or None,
+            "address": b.address or None,
+            "employer": b.employer or None,
+            "legal_representative": b.legal_representative or None,
+            "version": 1,
+            "created_at": self.clock.now(),
+        }
         bid = insert_id(self.conn, t.borrowers, values)
         if b.contacts:
             self.conn.execute(
@@ -354,13 +449,19 @@ class SqlBorrowers:
 
 def product_values(p: Product) -> dict[str, Any]:
     return {
-        "code": p.code, "name": p.name, "method": p.method.value, "frequency": p.frequency.value,
-        "day_count": p.day_count.value, "penalty_multiplier_ppm": rate_ppm(p.penalty_multiplier),
-        "compound_interest": p.compound_interest, "grace_days": p.grace_days,
+        "code": p.code,
+        "name": p.name,
+        "method": p.method.value,
+        "frequency": p.frequency.value,
+        "day_count": p.day_count.value,
+        "penalty_multiplier_ppm": rate_ppm(p.penalty_multiplier),
+        "compound_interest": p.compound_interest,
+        "grace_days": p.grace_days,
         "dpd_tolerance_fen": p.dpd_tolerance_fen,
         "allocation_order": ",".join(c.value for c in p.allocation.order),
-        "allocation_mode": p.allocation.mode.value, "cap_profile": p.cap_profile,
-    }  # fmt: skip
+        "allocation_mode": p.allocation.mode.value,
+        "cap_profile": p.cap_profile,
+    }
 
 
 class SqlProducts:
@@ -370,10 +471,18 @@ class SqlProducts:
     @staticmethod
     def _product(m: Any) -> Product:
         return Product(
-            m["code"], m["name"], RepaymentMethod(m["method"]), Frequency(m["frequency"]), DayCount(m["day_count"]),
-            ppm_rate(m["penalty_multiplier_ppm"]), m["compound_interest"], m["grace_days"], m["dpd_tolerance_fen"],
-            _allocation(m["allocation_order"], m["allocation_mode"]), m["cap_profile"],
-        )  # fmt: skip
+            m["code"],
+            m["name"],
+            RepaymentMethod(m["method"]),
+            Frequency(m["frequency"]),
+            DayCount(m["day_count"]),
+            ppm_rate(m["penalty_multiplier_ppm"]),
+            m["compound_interest"],
+            m["grace_days"],
+            m["dpd_tolerance_fen"],
+            _allocation(m["allocation_order"], m["allocation_mode"]),
+            m["cap_profile"],
+        )
 
     def get(self, code: str) -> Product | None:
         r = self.conn.execute(select(t.products).where(t.products.c.code == code)).first()
@@ -444,37 +553,64 @@ class SqlSecurities:
         return int(self.conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == loan_no)).scalar_one())
 
     def add_guarantor(self, loan_no: str, g: Guarantor) -> int:
-        return insert_id(self.conn, t.guarantors, {
-            "loan_id": self._loan_id(loan_no), "kind": g.kind.value, "name": g.name, "id_number": g.id_number,
-            "mobile": g.mobile or None, "guarantee_type": g.guarantee_type.value, "amount_fen": g.amount_fen,
-        })  # fmt: skip
+        return insert_id(
+            self.conn,
+            t.guarantors,
+            {
+                "loan_id": self._loan_id(loan_no),
+                "kind": g.kind.value,
+                "name": g.name,
+                "id_number": g.id_number,
+                "mobile": g.mobile or None,
+                "guarantee_type": g.guarantee_type.value,
+                "amount_fen": g.amount_fen,
+            },
+        )
 
     def guarantors(self, loan_no: str) -> list[Guarantor]:
         q = select(t.guarantors).where(t.guarantors.c.loan_id == self._loan_id(loan_no)).order_by(t.guarantors.c.id)
         return [
-            Guarantor(PartyKind(r.kind), r.name, r.id_number, r.mobile or "", GuaranteeType(r.guarantee_type),
-                      r.amount_fen)
+            Guarantor(
+                PartyKind(r.kind), r.name, r.id_number, r.mobile or "", GuaranteeType(r.guarantee_type), r.amount_fen
+            )
             for r in self.conn.execute(q)
-        ]  # fmt: skip
+        ]
 
     def add_collateral(self, loan_no: str, c: Collateral) -> int:
-        cid = insert_id(self.conn, t.collateral, {
-            "loan_id": self._loan_id(loan_no), "kind": c.kind.value, "description": c.description,
-            "owner": c.owner or None, "registration_no": c.registration_no or None,
-            "custody_status": c.custody_status.value, "created_at": self.clock.now(),
-        })  # fmt: skip
+        cid = insert_id(
+            self.conn,
+            t.collateral,
+            {
+                "loan_id": self._loan_id(loan_no),
+                "kind": c.kind.value,
+                "description": c.description,
+                "owner": c.owner or None,
+                "registration_no": c.registration_no or None,
+                "custody_status": c.custody_status.value,
+                "created_at": self.clock.now(),
+            },
+        )
         for v in c.valuations:
             self.add_valuation(cid, v)
         return cid
 
     def _collateral(self, row: Row[Any]) -> Collateral:
-        vq = (select(t.collateral_valuations).where(t.collateral_valuations.c.collateral_id == row.id)
-              .order_by(t.collateral_valuations.c.valued_on, t.collateral_valuations.c.id))  # fmt: skip
+        vq = (
+            select(t.collateral_valuations)
+            .where(t.collateral_valuations.c.collateral_id == row.id)
+            .order_by(t.collateral_valuations.c.valued_on, t.collateral_valuations.c.id)
+        )
         valuations = tuple(
             Valuation(v.valued_on, v.value_fen, v.appraiser or "", v.method or "") for v in self.conn.execute(vq)
         )
-        return Collateral(CollateralKind(row.kind), row.description, row.owner or "", row.registration_no or "",
-                          CustodyStatus(row.custody_status), valuations)  # fmt: skip
+        return Collateral(
+            CollateralKind(row.kind),
+            row.description,
+            row.owner or "",
+            row.registration_no or "",
+            CustodyStatus(row.custody_status),
+            valuations,
+        )
 
     def collateral(self, loan_no: str) -> list[tuple[int, Collateral]]:
         q = select(t.collateral).where(t.collateral.c.loan_id == self._loan_id(loan_no)).order_by(t.collateral.c.id)
@@ -485,9 +621,15 @@ class SqlSecurities:
         return None if r is None else self._collateral(r)
 
     def add_valuation(self, collateral_id: int, v: Valuation) -> None:
-        self.conn.execute(insert(t.collateral_valuations).values(
-            collateral_id=collateral_id, valued_on=v.valued_on, value_fen=v.value_fen, appraiser=v.appraiser or None,
-            method=v.method or None))  # fmt: skip
+        self.conn.execute(
+            insert(t.collateral_valuations).values(
+                collateral_id=collateral_id,
+                valued_on=v.valued_on,
+                value_fen=v.value_fen,
+                appraiser=v.appraiser or None,
+                method=v.method or None,
+            )
+        )
 
     def set_custody(self, collateral_id: int, status: CustodyStatus) -> None:
         self.conn.execute(

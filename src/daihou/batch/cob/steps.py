@@ -102,21 +102,31 @@ def apply_credit(book: Book, ctx: RunContext) -> Book:
     due = inst.filter(inst.due_date <= day).inner_join(payers, inst.loan_id == payers.id)
     slots = [
         due.select(
-            loan_id=due.loan_id, no=due.no, component=ibis.literal(c), owed=outstanding(due, c),
-            credit_fen=due.credit_fen, allocation_order=due.allocation_order, allocation_mode=due.allocation_mode,
+            loan_id=due.loan_id,
+            no=due.no,
+            component=ibis.literal(c),
+            owed=outstanding(due, c),
+            credit_fen=due.credit_fen,
+            allocation_order=due.allocation_order,
+            allocation_mode=due.allocation_mode,
         )
         for c in INSTALLMENT_COMPONENTS
-    ]  # fmt: skip
-    with_level = payers.inner_join(loans.select("id", *[f"{c}_{p}_fen" for c in LOAN_COMPONENTS
-                                                       for p in ("due", "paid", "waived")]), "id")  # fmt: skip
+    ]
+    with_level = payers.inner_join(
+        loans.select("id", *[f"{c}_{p}_fen" for c in LOAN_COMPONENTS for p in ("due", "paid", "waived")]), "id"
+    )
     slots += [
         with_level.select(
-            loan_id=with_level.id, no=ibis.literal(0, "int64"), component=ibis.literal(c),
-            owed=outstanding(with_level, c), credit_fen=with_level.credit_fen,
-            allocation_order=with_level.allocation_order, allocation_mode=with_level.allocation_mode,
+            loan_id=with_level.id,
+            no=ibis.literal(0, "int64"),
+            component=ibis.literal(c),
+            owed=outstanding(with_level, c),
+            credit_fen=with_level.credit_fen,
+            allocation_order=with_level.allocation_order,
+            allocation_mode=with_level.allocation_mode,
         )
         for c in LOAN_COMPONENTS
-    ]  # fmt: skip
+    ]
     s = ibis.union(*slots)
     position = s.allocation_order.find(s.component).cast("int64")
     no = s.no.cast("int64")
@@ -162,10 +172,12 @@ def accrue_penalty(book: Book, ctx: RunContext) -> Book:
     """`loan.accrue_penalty` for one day: on end-of-day balances, past the grace days."""
     loans, inst, day = book.loans, book.installments, _day(ctx)
     terms = loans.select(
-        loan_id=loans.id, penalty_ppm=loans.penalty_rate_annual_ppm, grace_days=loans.grace_days,
+        loan_id=loans.id,
+        penalty_ppm=loans.penalty_rate_annual_ppm,
+        grace_days=loans.grace_days,
         compound_on=loans.compound_interest,
         year_days=ibis.ifelse(loans.day_count == "act_365", 365, 360).cast("int64"),
-    )  # fmt: skip
+    )
     inst = inst.inner_join(terms, "loan_id")
     late = day.delta(inst.due_date, unit="day") > inst.grace_days
     denominator = PPM * inst.year_days
@@ -193,7 +205,9 @@ def age(book: Book, ctx: RunContext) -> Book:
     earliest = unpaid.group_by("loan_id").aggregate(earliest_unpaid=unpaid.due_date.min())
     summary = inst.group_by("loan_id").aggregate(
         open_items=(
-            outstanding(inst, "principal") + outstanding(inst, "interest") + outstanding(inst, "penalty")
+            outstanding(inst, "principal")
+            + outstanding(inst, "interest")
+            + outstanding(inst, "penalty")
             + outstanding(inst, "compound")
         ).sum(),
         outstanding_principal_fen=outstanding(inst, "principal").sum(),
@@ -203,15 +217,25 @@ def age(book: Book, ctx: RunContext) -> Book:
         interest_recognized_fen=inst.interest_recognized_fen.sum(),
         penalty_accrued_fen=inst.penalty_accrued_fen.sum(),
         compound_accrued_fen=inst.compound_accrued_fen.sum(),
-    )  # fmt: skip
+    )
     loans = loans.left_join(earliest, loans.id == earliest.loan_id).drop("loan_id")
     loans = loans.left_join(summary, loans.id == summary.loan_id).drop("loan_id")
     loans = loans.mutate(
         dpd=ibis.ifelse(loans.earliest_unpaid.isnull(), 0, day.delta(loans.earliest_unpaid, unit="day")).cast("int64"),
-        **{c: loans[c].fill_null(0) for c in (
-            "open_items", "outstanding_principal_fen", "overdue_principal_fen", "overdue_interest_fen",
-            "penalty_outstanding_fen", "interest_recognized_fen", "penalty_accrued_fen", "compound_accrued_fen")},
-    ).drop("earliest_unpaid")  # fmt: skip
+        **{
+            c: loans[c].fill_null(0)
+            for c in (
+                "open_items",
+                "outstanding_principal_fen",
+                "overdue_principal_fen",
+                "overdue_interest_fen",
+                "penalty_outstanding_fen",
+                "interest_recognized_fen",
+                "penalty_accrued_fen",
+                "compound_accrued_fen",
+            )
+        },
+    ).drop("earliest_unpaid")
     buckets = sorted(ctx.rules.buckets, key=lambda b: b.dpd_from, reverse=True)
     bucket = ibis.cases(*[(loans.dpd >= b.dpd_from, b.name) for b in buckets], else_=buckets[-1].name)
     return replace(book, loans=loans.mutate(bucket=bucket))
@@ -230,8 +254,9 @@ def classify(book: Book, ctx: RunContext) -> Book:
     floors = sorted(ctx.rules.profile.floors, key=lambda f: f.dpd_over, reverse=True)
     floor_rank = ibis.cases(*[(loans.dpd > f.dpd_over, f.at_least.rank) for f in floors], else_=0)
     restructured = loans.restructured_until.notnull() & (day <= loans.restructured_until)
-    restructuring_rank = ibis.ifelse(restructured, ibis.greatest(_rank(loans.restructure_floor.fill_null("")),
-                                                                 Grade.SPECIAL_MENTION.rank), 0)  # fmt: skip
+    restructuring_rank = ibis.ifelse(
+        restructured, ibis.greatest(_rank(loans.restructure_floor.fill_null("")), Grade.SPECIAL_MENTION.rank), 0
+    )
     override_rank = _rank(loans.override_grade.fill_null(""))
     rank = ibis.greatest(floor_rank.cast("int64"), restructuring_rank.cast("int64"), override_rank)
     grade = ibis.cases(*[(rank == g.rank, g.value) for g in GRADES], else_=Grade.NORMAL.value)
@@ -272,8 +297,7 @@ def transition(book: Book, ctx: RunContext) -> Book:
         (loans.status == "restructured", "restructured"),
         else_="active",
     )
-    return replace(book, loans=loans.mutate(status_before=loans.status, status=status,
-                                            accrued_through=_day(ctx)))  # fmt: skip
+    return replace(book, loans=loans.mutate(status_before=loans.status, status=status, accrued_through=_day(ctx)))
 
 
 PIPELINE: tuple[Step, ...] = (recognize_interest, apply_credit, accrue_penalty, age, classify, provision, transition)

@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from daihou.batch.cob.engines import connect
+from daihou.batch.cob.runner import DayDone, Progress, Refused, run_day
+from daihou.batch.cob.snapshots import Snapshots
 from daihou.config import Settings
 from daihou.service.ports import Clock, UnitOfWork
 from daihou.storage.engine import is_initialised, make_engine, migrate, reset
@@ -52,6 +55,29 @@ class App:
         """Drop the whole book and build an empty one."""
         reset(self.engine)
         self.initialise()
+
+    def cob_store(self) -> Any:
+        from daihou.storage.cob_store import SqlCobStore
+
+        return SqlCobStore(self.engine, self.clock)
+
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.settings.data_dir)
+
+    def run_cob(
+        self, days: list[date], engine: str, rerun: bool = False, progress: Progress | None = None
+    ) -> list[DayDone | Refused]:
+        """Run the close of business for each day in order; stops at the first refusal."""
+        store = self.cob_store()
+        con = connect(engine)
+        rules = store.rule_versions()
+        done: list[DayDone | Refused] = []
+        for day in days:
+            result = run_day(store, self.snapshots(), con, engine, day, rules, rerun=rerun, progress=progress)
+            done.append(result)
+            if isinstance(result, Refused):
+                break
+        return done
 
     def today(self) -> date:
         return self.clock.now().date()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     locale: str = "zh_CN"
     timezone: str = "Asia/Shanghai"
+    data_dir: Path = Path("var")  # daily snapshots (Parquet) and the close of business's saved inputs
 
     @field_validator("database_url")
     @classmethod

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from daihou.domain.booking import Booked, book
 from daihou.domain.calendar import DayCount, Frequency
-from daihou.domain.loan import ONE_DAY, Loan, close_through
+from daihou.domain.loan import ONE_DAY, Loan
 from daihou.domain.products import (
     CIVIL_CODE_561,
     AllocationMode,
@@ -231,8 +231,3 @@ def run_history(opening: Loan, drawn: list[Step]) -> History:
 
 def last_event_day(history: History) -> date:
     return history.events[-1].on if history.events else history.opening.terms.disbursed_on
-
-
-def closed_through(loan: Loan, through: date) -> Loan:
-    """Convenience for tests: the loan with every day up to `through` closed."""
-    return close_through(loan, through)

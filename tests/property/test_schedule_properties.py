@@ -22,6 +22,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from daihou.domain.calendar import Frequency
+from daihou.domain.money import div_round, rate_ppm
 from daihou.domain.products import RepaymentMethod
 from daihou.domain.schedule import ScheduleTerms, build_schedule, equal_installment_payment
 from tests.property.strategies import rates, schedule_terms
@@ -29,7 +30,7 @@ from tests.property.strategies import rates, schedule_terms
 EI = RepaymentMethod.EQUAL_INSTALLMENT
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(schedule_terms())
 def test_the_principal_column_sums_exactly_to_the_loan(terms: ScheduleTerms) -> None:
     schedule = build_schedule(terms)
@@ -38,7 +39,7 @@ def test_the_principal_column_sums_exactly_to_the_loan(terms: ScheduleTerms) -> 
     assert schedule.total_payment_fen == terms.principal_fen + schedule.total_interest_fen
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(schedule_terms())
 def test_every_row_is_non_negative_and_the_balance_falls_by_its_principal(terms: ScheduleTerms) -> None:
     balance = terms.principal_fen
@@ -48,7 +49,7 @@ def test_every_row_is_non_negative_and_the_balance_falls_by_its_principal(terms:
         assert row.remaining_principal_fen == balance >= 0
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(schedule_terms())
 def test_due_dates_follow_the_frequency_from_their_anchor_without_drift(terms: ScheduleTerms) -> None:
     rows = build_schedule(terms).installments
@@ -64,7 +65,7 @@ def test_due_dates_follow_the_frequency_from_their_anchor_without_drift(terms: S
         assert [r.due_date for r in rows] == [freq.advance(terms.first_due, k) for k in range(len(rows))]
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(schedule_terms(broken_first_period=False))
 def test_a_schedule_has_one_row_per_period_unless_the_loan_is_tiny(terms: ScheduleTerms) -> None:
     """Regular first periods only: a broken one is a known problem (see test_schedule.py)."""
@@ -78,15 +79,18 @@ def test_a_schedule_has_one_row_per_period_unless_the_loan_is_tiny(terms: Schedu
         assert len(rows) == expected
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(schedule_terms(methods=(EI,)))
 def test_every_equal_installment_but_the_last_pays_the_level(terms: ScheduleTerms) -> None:
     rows = build_schedule(terms).installments
     level = equal_installment_payment(
         terms.principal_fen, terms.rate_annual, terms.periods, terms.frequency.periods_per_year
     )
-    # a long broken first period may charge more interest than the level: then it pays that interest
-    assert rows[0].payment_fen == max(level, rows[0].interest_fen) or len(rows) == 1
+    # a broken first period charges its own days of interest but repays a regular period's principal
+    regular_interest = div_round(
+        terms.principal_fen * rate_ppm(terms.rate_annual), 10**6 * terms.frequency.periods_per_year
+    )
+    assert rows[0].principal_fen == max(0, level - regular_interest) or len(rows) == 1
     assert all(r.payment_fen == level for r in rows[1:-1])
 
 
@@ -132,7 +136,7 @@ def monthly_schedule(principal_fen: int, rate: Decimal, months: int):
     return build_schedule(terms).installments
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.integers(100, 10_000_000_000), rates(1_000, 360_000), st.integers(1, 360))
 def test_the_level_payment_is_numpy_financials_pmt_rounded_half_up(principal_fen: int, rate: Decimal, n: int) -> None:
     r = float(rate) / 12

@@ -168,21 +168,18 @@ def test_impossible_terms_are_refused_with_the_reason(change: dict, problem: str
 
 # ---------------------------------------------------------------- known problem: broken first periods
 
-BROKEN_FIRST_PERIOD = (
-    "known problem, reported: the level payment assumes n regular periods, so a broken first period's "
-    "different interest lands in the principal and the last installment absorbs far more than rounding "
-    "(a short first period ends the loan early, a long one leaves a balloon)"
-)
+
+def test_a_long_broken_first_period_charges_its_days_and_keeps_the_rest_of_the_schedule_level() -> None:
+    broken = build_schedule(terms(100_000_000, "0.049", 360, EI, first_due=date(2026, 2, 20))).installments
+    regular = build_schedule(terms(100_000_000, "0.049", 360, EI, start=date(2026, 1, 20))).installments
+    assert len(broken) == 360
+    # 36 days of interest (ACT/360) on the first installment, a regular period's principal
+    assert broken[0].interest_fen == 490_000 and broken[0].principal_fen == regular[0].principal_fen
+    assert [(r.principal_fen, r.interest_fen) for r in broken[1:]] == [
+        (r.principal_fen, r.interest_fen) for r in regular[1:]
+    ]
 
 
-@pytest.mark.xfail(strict=True, reason=BROKEN_FIRST_PERIOD)
-def test_a_long_broken_first_period_leaves_only_rounding_to_the_last_installment() -> None:
-    rows = build_schedule(terms(100_000_000, "0.049", 360, EI, first_due=date(2026, 2, 20))).installments
-    assert len(rows) == 360
-    assert abs(rows[-1].payment_fen - 530727) <= 100  # today: 883,190 fen, a ¥3,524.63 balloon
-
-
-@pytest.mark.xfail(strict=True, reason=BROKEN_FIRST_PERIOD)
 def test_a_short_broken_first_period_keeps_the_contract_term() -> None:
     rows = build_schedule(terms(100_000_000, "0.049", 360, EI, first_due=date(2026, 1, 16))).installments
     assert len(rows) == 360  # today: 357 installments, the loan ends three months early

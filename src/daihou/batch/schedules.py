@@ -213,6 +213,7 @@ def build_schedules(
         equal_installment,
         first_interest,
         anchor_day_of_month,
+        _mul_div_round(principal * ppm, np.ones_like(principal), np.full_like(principal, _MONTH_DIVISOR)),
     ).run()
 
 
@@ -234,7 +235,9 @@ class _Fill:
         equal_installment: I64,
         first_interest: I64,
         anchor_day_of_month: I64,
+        first_regular_interest: I64,
     ) -> None:
+        self.first_regular_interest = first_regular_interest  # what a regular first period would charge
         self.start_days, self.rows, self.principal, self.ppm = start_days, rows, principal, ppm
         self.level, self.ei, self.first_interest = level, equal_installment, first_interest
         n = rows.shape[0]
@@ -317,7 +320,8 @@ class _Fill:
                 interest = rem * rate
                 interest += _HALF_MONTH_DIVISOR
                 interest //= _MONTH_DIVISOR
-            pay = ei * interest  # 等额本息: principal = max(0, level − interest); else the level
+            # 等额本息: principal = max(0, level − a regular period's interest); else the level
+            pay = ei * (self.first_regular_interest[lo:hi] if k == 0 else interest)
             np.subtract(level, pay, out=pay)
             np.maximum(pay, 0, out=pay)
             done = pay >= rem

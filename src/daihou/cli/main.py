@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from daihou import bootstrap
+from daihou.cli.cob_cmd import classification_app, cob_app, rules_app
 from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
 from daihou.config import Settings
@@ -389,3 +390,6 @@ def demo(
 
 
 app.add_typer(import_app, name="import")
+app.add_typer(cob_app, name="cob")
+app.add_typer(rules_app, name="rules")
+app.add_typer(classification_app, name="classification")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from daihou.domain.money import round_fen
 
@@ -175,3 +176,63 @@ def classify(
         if other is not None and other.rank > grade.rank:
             grade = other
     return grade
+
+
+def rules_to_dict(rules: RiskRules) -> dict[str, Any]:
+    """The stored (JSON) form of a rules version."""
+    return {
+        "effective": rules.effective.isoformat(),
+        "buckets": [{"name": b.name, "dpd_from": b.dpd_from} for b in rules.buckets],
+        "profile": {
+            "name": rules.profile.name,
+            "effective": rules.profile.effective.isoformat(),
+            "floors": [{"dpd_over": f.dpd_over, "at_least": f.at_least.value} for f in rules.profile.floors],
+        },
+        "provision_rates": {g.value: str(rate) for g, rate in rules.provision_rates},
+        "stage2_dpd_over": rules.stage2_dpd_over,
+        "stage3_dpd_over": rules.stage3_dpd_over,
+    }
+
+
+PROFILES = {p.name: p for p in (CBIRC_2023, CREDIT_CARD)}
+
+
+def rules_from_dict(data: dict[str, Any]) -> RiskRules:
+    """Parse and check a rules version; raises ValueError naming what is wrong."""
+    try:
+        effective = date.fromisoformat(str(data["effective"]))
+        base = RiskRules(effective)
+        buckets = tuple(
+            Bucket(str(b["name"]), int(b["dpd_from"]))
+            for b in data.get("buckets", [{"name": x.name, "dpd_from": x.dpd_from} for x in base.buckets])
+        )
+        profile_data = data.get("profile", "cbirc_2023")
+        if isinstance(profile_data, str):
+            profile = PROFILES[profile_data]
+        else:
+            assert isinstance(profile_data, dict)
+            profile = ClassificationProfile(
+                str(profile_data["name"]),
+                date.fromisoformat(str(profile_data.get("effective", effective.isoformat()))),
+                tuple(ClassificationFloor(int(f["dpd_over"]), Grade(f["at_least"])) for f in profile_data["floors"]),
+            )
+        rates_data = data.get("provision_rates", {g.value: str(r) for g, r in base.provision_rates})
+        assert isinstance(rates_data, dict)
+        rates = tuple((g, Decimal(str(rates_data[g.value]))) for g in Grade)
+        rules = RiskRules(
+            effective,
+            buckets,
+            profile,
+            rates,
+            int(data.get("stage2_dpd_over", 30)),
+            int(data.get("stage3_dpd_over", 90)),
+        )
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        raise ValueError(f"invalid risk rules: {exc!r}") from exc
+    if sorted(b.dpd_from for b in rules.buckets)[0] != 0:
+        raise ValueError("invalid risk rules: the first bucket must start at DPD 0")
+    if any(not Decimal(0) <= r <= Decimal(1) for _, r in rules.provision_rates):
+        raise ValueError("invalid risk rules: provision rates must be between 0 and 1")
+    if any(r != r.quantize(Decimal("0.000001")) for _, r in rules.provision_rates):
+        raise ValueError("invalid risk rules: provision rates have at most 6 decimals")
+    return rules

@@ -185,7 +185,14 @@ def amortize(
         last = k == n - 1
         if method is RepaymentMethod.EQUAL_INSTALLMENT:
             assert level_fen is not None
-            principal = max(0, level_fen - interest)
+            # A broken first period charges its actual days of interest, but repays the principal of a
+            # regular period, so the rest of the schedule stays level (首期按实际天数计息).
+            regular = (
+                interest
+                if k > 0 or first_regular
+                else period_interest(remaining, ppm, period, True, per_year, day_count)
+            )
+            principal = max(0, level_fen - regular)
         elif method is RepaymentMethod.EQUAL_PRINCIPAL:
             assert level_fen is not None
             principal = level_fen

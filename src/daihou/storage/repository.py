@@ -27,7 +27,14 @@ from daihou.domain.parties import (
 )
 from daihou.domain.products import AllocationMode, AllocationRule, Component, Product, RepaymentMethod
 from daihou.domain.servicing import Charge, Event, Payment, Prepayment, PrepaymentMode, Waiver
-from daihou.service.ports import Clock, ConcurrencyError, LoanInfo, NewTransaction, TransactionRecord
+from daihou.service.ports import (
+    Clock,
+    ConcurrencyError,
+    LoanInfo,
+    NewTransaction,
+    OverrideRecord,
+    TransactionRecord,
+)
 from daihou.storage import tables as t
 
 CHUNK = 500  # keys per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
@@ -504,6 +511,7 @@ class SqlUnitOfWork:
     borrowers: SqlBorrowers
     products: SqlProducts
     securities: SqlSecurities
+    overrides: SqlOverrides
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine, self.clock = engine, clock
@@ -518,6 +526,7 @@ class SqlUnitOfWork:
         self.borrowers = SqlBorrowers(conn, self.clock)
         self.products = SqlProducts(conn, self.clock)
         self.securities = SqlSecurities(conn, self.clock)
+        self.overrides = SqlOverrides(conn, self.clock)
         return self
 
     @property
@@ -635,3 +644,61 @@ class SqlSecurities:
         self.conn.execute(
             update(t.collateral).where(t.collateral.c.id == collateral_id).values(custody_status=status.value)
         )
+
+
+class SqlOverrides:
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        self.conn, self.clock = conn, clock
+
+    def add(self, loan_no: str, grade: str, reason: str, maker: str, status: str, effective_on: date) -> int:
+        loan_id = self.conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == loan_no)).scalar_one()
+        now = self.clock.now()
+        return insert_id(
+            self.conn,
+            t.classification_overrides,
+            {
+                "loan_id": loan_id,
+                "grade": grade,
+                "reason": reason,
+                "maker": maker,
+                "status": status,
+                "effective_on": effective_on,
+                "created_at": now,
+                "decided_at": now if status == "approved" else None,
+            },
+        )
+
+    def _record(self, r: Row[Any]) -> OverrideRecord:
+        return OverrideRecord(r.id, r.loan_no, r.grade, r.reason, r.maker, r.checker, r.status, r.effective_on)
+
+    def _query(self) -> Any:
+        o = t.classification_overrides
+        return select(o, t.loans.c.loan_no).join(t.loans, t.loans.c.id == o.c.loan_id)
+
+    def get(self, override_id: int) -> OverrideRecord | None:
+        r = self.conn.execute(self._query().where(t.classification_overrides.c.id == override_id)).first()
+        return None if r is None else self._record(r)
+
+    def decide(self, override_id: int, status: str, checker: str | None) -> None:
+        o = t.classification_overrides
+        self.conn.execute(
+            update(o).where(o.c.id == override_id).values(status=status, checker=checker, decided_at=self.clock.now())
+        )
+
+    def supersede(self, loan_no: str, keep_id: int) -> None:
+        o = t.classification_overrides
+        loan_id = select(t.loans.c.id).where(t.loans.c.loan_no == loan_no).scalar_subquery()
+        self.conn.execute(
+            update(o)
+            .where(o.c.loan_id == loan_id, o.c.id != keep_id, o.c.status == "approved")
+            .values(status="superseded")
+        )
+
+    def pending(self) -> list[OverrideRecord]:
+        q = self._query().where(t.classification_overrides.c.status == "pending")
+        return [self._record(r) for r in self.conn.execute(q.order_by(t.classification_overrides.c.id))]
+
+    def current_grade(self, loan_no: str) -> str | None:
+        q = select(t.loans.c.classification).where(t.loans.c.loan_no == loan_no)
+        grade: str | None = self.conn.execute(q).scalar()
+        return grade

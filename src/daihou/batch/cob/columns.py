@@ -126,13 +126,16 @@ def _owed(row: dict[str, Any], name: str) -> Owed:
 def from_arrow(loans: pa.Table, installments: pa.Table) -> dict[int, Loan]:
     """Domain loans from batch tables (the inverse of `to_arrow`)."""
     by_loan: dict[int, list[Installment]] = {}
-    for r in sorted(installments.to_pylist(), key=lambda r: (r["loan_id"], r["due_date"], r["no"])):
+    for r in sorted(installments.to_pylist(), key=lambda r: (r["loan_id"], r["no"])):
         by_loan.setdefault(r["loan_id"], []).append(
             Installment(
                 r["no"],
                 r["start_date"],
                 r["due_date"],
-                *(_owed(r, c) for c in INSTALLMENT_OWED),
+                principal=_owed(r, "principal"),
+                interest=_owed(r, "interest"),
+                penalty=_owed(r, "penalty"),
+                compound=_owed(r, "compound"),
                 interest_accrued_fen=r["interest_accrued_fen"],
             )
         )

@@ -64,11 +64,6 @@ def _day(ctx: RunContext) -> ir.DateValue:
     return ibis.date(ctx.business_date)
 
 
-def _case(value: ir.Value, pairs: list[tuple[ir.BooleanValue, ir.Value]], default: ir.Value) -> ir.Value:
-    expr = ibis.cases(*pairs, else_=default) if pairs else default
-    return expr
-
-
 # ---------------------------------------------------------------- 1. interest recognition
 
 
@@ -300,7 +295,52 @@ def transition(book: Book, ctx: RunContext) -> Book:
     return replace(book, loans=loans.mutate(status_before=loans.status, status=status, accrued_through=_day(ctx)))
 
 
-PIPELINE: tuple[Step, ...] = (recognize_interest, apply_credit, accrue_penalty, age, classify, provision, transition)
+# ---------------------------------------------------------------- 8. journal movements
+
+JOURNAL_ACCOUNTS = (
+    "interest_receivable",
+    "interest_income",
+    "penalty_receivable",
+    "penalty_income",
+    "principal_receivable",
+    "cost_receivable",
+    "fee_receivable",
+    "borrower_credit",
+)
+
+
+def journal(book: Book, ctx: RunContext) -> Book:
+    """The day's movement on each account per loan, as `loan.movements` of `close_day` would give."""
+    loans, inst = book.loans, book.installments
+    paid = inst.group_by("loan_id").aggregate(
+        **{f"paid_{c}_today": inst[f"pay_{c}_fen"].sum() for c in INSTALLMENT_COMPONENTS}
+    )
+    loans = loans.left_join(paid, loans.id == paid.loan_id).drop("loan_id")
+    today = {c: loans[f"paid_{c}_today"].fill_null(0) for c in INSTALLMENT_COMPONENTS}
+    accrued = loans.penalty_accrued_fen + loans.compound_accrued_fen
+    loans = loans.mutate(
+        j_interest_receivable=loans.interest_recognized_fen - today["interest"],
+        j_interest_income=-loans.interest_recognized_fen,
+        j_penalty_receivable=accrued - today["penalty"] - today["compound"],
+        j_penalty_income=-accrued,
+        j_principal_receivable=-today["principal"],
+        j_cost_receivable=-loans.pay_cost_fen,
+        j_fee_receivable=-loans.pay_fee_fen,
+        j_borrower_credit=loans.credit_used_fen,
+    ).drop(*[f"paid_{c}_today" for c in INSTALLMENT_COMPONENTS])
+    return replace(book, loans=loans)
+
+
+PIPELINE: tuple[Step, ...] = (
+    recognize_interest,
+    apply_credit,
+    accrue_penalty,
+    age,
+    classify,
+    provision,
+    transition,
+    journal,
+)
 
 
 def run_steps(book: Book, ctx: RunContext, steps: tuple[Step, ...] = PIPELINE) -> Book:

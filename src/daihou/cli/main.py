@@ -314,7 +314,8 @@ def loan_show(
 ) -> None:
     """A loan's status, DPD, class, balances and schedule. Personal data is masked."""
     application = _ready(ctx)
-    view = queries.loan_view(application.uow(), loan_no, _date(as_of, "--as-of") if as_of else None)
+    day = _date(as_of, "--as-of") if as_of else None
+    view = queries.loan_view(application.uow(), loan_no, day, snapshots=application.snapshots())
     if isinstance(view, queries.NotFound):
         _fail(view.message)
         return

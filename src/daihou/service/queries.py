@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from daihou.domain.grades import bucket_of, floor_grade, ifrs9_stage, provision_fen
 from daihou.domain.identity import mask_id_number, mask_mobile, mask_name
@@ -87,8 +87,29 @@ def _borrower_json(b: Borrower, reveal: bool) -> dict[str, Any]:
     }
 
 
+class SnapshotReader(Protocol):
+    """The close of business's daily snapshots (Parquet), read by loan and business date."""
+
+    def loan(self, loan_no: str, day: date) -> dict[str, Any] | None: ...
+
+
+SNAPSHOT_FIELDS = ("status", "dpd", "bucket", "classification", "ifrs9_stage")
+SNAPSHOT_MONEY = {
+    "outstanding_principal": "outstanding_principal_fen",
+    "overdue_principal": "overdue_principal_fen",
+    "overdue_interest": "overdue_interest_fen",
+    "penalty_interest": "penalty_outstanding_fen",
+    "provision": "provision_fen",
+    "credit": "credit_fen",
+}
+
+
 def loan_view(
-    uow: UnitOfWork, loan_no: str, as_of: date | None = None, reveal: bool = False
+    uow: UnitOfWork,
+    loan_no: str,
+    as_of: date | None = None,
+    reveal: bool = False,
+    snapshots: SnapshotReader | None = None,
 ) -> dict[str, Any] | NotFound:
     """`daihou loan show --json`: status, DPD, bucket, class, stage, balances, provision, installments.
 
@@ -113,7 +134,7 @@ def loan_view(
     assert loan.accrued_through is not None
     quote = None if loan.is_closed else payoff_quote(loan, loan.accrued_through + timedelta(days=1))
     t = loan.terms
-    return {
+    view = {
         "loan_no": loan.loan_no,
         "status": loan.status.value,
         "as_of": day.isoformat(),
@@ -166,3 +187,11 @@ def loan_view(
         ],
         "installments": [_installment_json(i, day) for i in loan.installments],
     }
+    # A closed business day answers from its snapshot: the class there includes manual overrides
+    # and restructuring floors that the DPD alone does not show.
+    snap = snapshots.loan(loan_no, day) if snapshots is not None and source != "projection" else None
+    if snap is not None and (source == "replay" or day == loan.accrued_through):
+        view.update({k: snap[k] for k in SNAPSHOT_FIELDS})
+        view.update({k: yuan_text(snap[col]) for k, col in SNAPSHOT_MONEY.items()})
+        view["source"] = "snapshot"
+    return view

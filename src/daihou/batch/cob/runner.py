@@ -7,10 +7,12 @@ results have the same shape; the differential tests prove both paths agree.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -43,6 +45,28 @@ INSTALLMENT_RESULTS = (
     "compound_paid_fen",
     "interest_accrued_fen",
 )
+
+
+PAUSE_AT_ENV = "DAIHOU_COB_PAUSE_AT"
+PAUSE_FILE_ENV = "DAIHOU_COB_PAUSE_FILE"
+
+
+def checkpoint(name: str, day: date) -> None:
+    """Test hook for the crash-safety tests (tests/integration/test_cob_crash.py); inert in production.
+
+    A run passes named points: `started`, `loaded`, `step:<step name>`, `snapshot`,
+    `write_back:loans`, `write_back:installments`, `write_back:journal`, `write_back:commit` (inside
+    the write-back transaction, before it commits) and `finished`. When the environment variable
+    DAIHOU_COB_PAUSE_AT names this point (`<name>`, or `<name>@YYYY-MM-DD` for one day of a
+    catch-up), the run writes the point's name to the file named by DAIHOU_COB_PAUSE_FILE and
+    sleeps, so that the test can SIGKILL it exactly there. Unset, this is one dictionary lookup.
+    """
+    wanted = os.environ.get(PAUSE_AT_ENV)
+    if not wanted or wanted not in (name, f"{name}@{day.isoformat()}"):
+        return
+    Path(os.environ[PAUSE_FILE_ENV]).write_text(f"{name}@{day.isoformat()}", encoding="utf-8")
+    while True:  # wait to be killed
+        time.sleep(60)
 
 
 @dataclass(frozen=True)
@@ -105,12 +129,18 @@ Progress = Callable[[str, int, int], None]
 
 
 def plan(store: CobStore, day: date | None, first: date | None, last: date | None, rerun: bool) -> list[date] | Refused:
-    """The days to run: one date, a range, or the day after the last finished one."""
+    """The days to run: one date, a range, or the day after the last finished one.
+
+    Giving the same range again after a catch-up stopped part-way runs only the days not yet closed.
+    """
     finished = store.last_finished()
     if first is not None or last is not None:
         if first is None or last is None or last < first:
             return Refused("bad_range", "give both --from and --to, with --to not before --from")
         days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+        if not rerun and finished is not None and first <= finished < last:
+            # a catch-up that stopped part-way (killed, or a day failed) resumes where it stopped
+            days = [d for d in days if d > finished]
     elif day is not None:
         days = [day]
     elif finished is None:
@@ -159,24 +189,33 @@ def run_day(
         loans, installments = saved
         lagging: list[tuple[int, Loan]] = []
     store.start(day, engine_name)
+    checkpoint("started", day)
     try:
         if not rerun:
             lagging = store.lagging(day)
             loans, installments = store.load(day)
             snapshots.save_input(day, loans, installments)
         tick("load")
+        checkpoint("loaded", day)
         counts["loans_in_step"], counts["installments"], counts["loans_caught_up"] = (
             len(loans),
             len(installments),
             len(lagging),
         )
-        loans_out, inst_out = execute(con, loans, installments, ctx, progress=lambda name: tick(name))
+
+        def step_done(name: str) -> None:
+            tick(name)
+            checkpoint(f"step:{name}", day)
+
+        loans_out, inst_out = execute(con, loans, installments, ctx, progress=step_done)
         results = _concat(_columnar_results(loans_out, inst_out, day), _scalar_results(store, lagging, day, rules))
         counts.update(_counts(loans_out, results))
         snapshots.write(day, results.snapshot)
         tick("snapshot")
+        checkpoint("snapshot", day)
         store.write_back(day, engine_name, results, counts, errors, replace_journal=rerun)
         tick("write back")
+        checkpoint("finished", day)
     except BaseException as exc:
         store.fail(day, repr(exc))
         raise
@@ -295,6 +334,8 @@ def _scalar_results(store: CobStore, lagging: list[tuple[int, Loan]], day: date,
                 "classification": grade.value,
                 "ifrs9_stage": stage,
                 "provision_fen": provision,
+                "principal_fen": after.terms.principal_fen,
+                "disbursed_on": after.terms.disbursed_on,
             }
         )
     loans = pa.Table.from_pylist(loan_rows, schema=_LOAN_RESULT_SCHEMA)

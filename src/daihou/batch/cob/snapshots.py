@@ -30,7 +30,10 @@ SNAPSHOT_COLUMNS = (
     "classification",
     "ifrs9_stage",
     "provision_fen",
+    "principal_fen",
+    "disbursed_on",
 )
+TEXT_COLUMNS = ("loan_no", "status", "bucket", "classification")
 KEEP_INPUTS = 2
 
 
@@ -39,7 +42,7 @@ def snapshot_table(loans: pa.Table, day: date) -> pa.Table:
     table = table.cast(
         pa.schema(
             [
-                (c, pa.string() if c in ("loan_no", "status", "bucket", "classification") else pa.int64())
+                (c, pa.string() if c in TEXT_COLUMNS else pa.date32() if c == "disbursed_on" else pa.int64())
                 for c in SNAPSHOT_COLUMNS
             ]
         )

@@ -1,0 +1,1 @@
+"""Portfolio analytics over the close of business's daily snapshots (roll rates, vintages, NPL, EL)."""

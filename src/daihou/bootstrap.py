@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from daihou.config import Settings
 from daihou.service.ports import Clock, UnitOfWork
 from daihou.storage.engine import is_initialised, make_engine, migrate, reset
 from daihou.storage.repository import SqlUnitOfWork
+from daihou.workflow.reminders import generate_reminders
 
 
 class SystemClock:
@@ -77,6 +78,9 @@ class App:
             done.append(result)
             if isinstance(result, Refused):
                 break
+            # tomorrow's repayment reminders, planned before their morning send times (idempotent)
+            reminders = generate_reminders(self, day + timedelta(days=1))
+            result.counts["reminders_planned"] = reminders.created
         return done
 
     def today(self) -> date:

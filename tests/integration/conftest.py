@@ -1,7 +1,7 @@
 """Database fixtures: every test here runs on SQLite and on a real PostgreSQL server.
 
 PostgreSQL comes from DAIHOU_TEST_PG_URL (an admin URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres);
-the suite creates its own database `daihou_test` there. Without the variable the PostgreSQL half is
+the suite creates its own database `daihou_test_<pid>` there and drops it at the end. Without the variable the PostgreSQL half is
 skipped locally, but under CI (CI=true) a missing or unreachable server fails the run.
 """
 
@@ -19,7 +19,7 @@ from daihou.config import Settings
 from daihou.storage.engine import make_engine, migrate
 from daihou.storage.tables import metadata
 
-TEST_DB = "daihou_test"
+TEST_DB = f"daihou_test_{os.getpid()}"  # one per session: parallel runs never share a database
 
 
 class FixedClock:
@@ -60,6 +60,16 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     eng = make_engine(url)
     migrate(eng)
     yield eng
+    eng.dispose()
+    if request.param == "postgresql":
+        _drop_pg_database()
+
+
+def _drop_pg_database() -> None:
+    admin = os.environ["DAIHOU_TEST_PG_URL"]
+    eng = create_engine(admin.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)"))
     eng.dispose()
 
 

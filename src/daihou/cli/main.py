@@ -15,6 +15,7 @@ from daihou import bootstrap
 from daihou.cli.cob_cmd import classification_app, cob_app, rules_app
 from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
+from daihou.cli.reminder_cmd import reminder_app
 from daihou.cli.report_cmd import report_app
 from daihou.config import Settings
 from daihou.domain.calendar import DayCount, Frequency
@@ -396,3 +397,4 @@ app.add_typer(cob_app, name="cob")
 app.add_typer(rules_app, name="rules")
 app.add_typer(classification_app, name="classification")
 app.add_typer(report_app, name="report")
+app.add_typer(reminder_app, name="reminder")

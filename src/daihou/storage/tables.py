@@ -279,3 +279,106 @@ risk_rules = Table(
 
 Index("ix_installments_current", installments.c.loan_id, installments.c.schedule_version, installments.c.due_date)
 Index("ix_journal_lines_loan_account", journal_lines.c.loan_id, journal_lines.c.account)
+
+# ---------------------------------------------------------------- repayment reminders (还款提醒)
+# Times are stored in UTC (SQLite keeps no offset); planned and attempt times convert to local for display.
+
+reminder_recipients = Table(
+    "reminder_recipients",
+    metadata,
+    _id(),
+    Column("borrower_id", ForeignKey("borrowers.id"), nullable=False, unique=True),
+    Column("email", String(200)),
+    Column("locale", String(8)),  # zh-CN | en; the policy's default when empty
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    _id(),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False),
+    Column("installment_no", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("step_code", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("template_id", String(64), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("borrower_id", ForeignKey("borrowers.id"), nullable=False, index=True),
+    Column("address", String(200)),  # mobile, e-mail or borrower number, resolved when generated
+    Column("business_date", Date, nullable=False, index=True),
+    Column("planned_at", DateTime(timezone=True), nullable=False),
+    Column("amount_due_fen", BigInteger, nullable=False),  # as generated; re-read when sent
+    Column("status", String(16), nullable=False),  # pending, sending, sent, delivered, failed, held, cancelled
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("claim_token", String(32)),  # the dispatcher run that holds it while `sending`
+    Column("last_code", String(64)),
+    Column("provider_message_id", String(128)),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # one reminder per step of an installment; a changed due date (extension) is a new installment
+    UniqueConstraint("loan_id", "installment_no", "due_date", "step_code"),
+)
+
+reminder_attempts = Table(
+    "reminder_attempts",
+    metadata,
+    _id(),
+    Column("reminder_id", ForeignKey("reminders.id"), nullable=False, index=True),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(200)),
+    Column("status", String(16), nullable=False),  # sent, delivered, failed, rescheduled, held, cancelled
+    Column("code", String(64)),
+    Column("detail", String(400)),
+    Column("provider_message_id", String(128)),
+    Column("next_attempt_at", DateTime(timezone=True)),
+)
+
+reminder_template_activations = Table(
+    "reminder_template_activations",
+    metadata,
+    _id(),
+    Column("template_id", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the texts activated: an edit needs a new activation
+    Column("activated_by", String(64), nullable=False),
+    Column("activated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("template_id", "digest"),
+)
+
+loan_disputes = Table(
+    "loan_disputes",
+    metadata,
+    _id(),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("reason", String(400), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    _id(),
+    Column("borrower_id", ForeignKey("borrowers.id"), nullable=False, index=True),
+    Column("reminder_id", ForeignKey("reminders.id"), unique=True),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("locale", String(8), nullable=False),
+    _created(),
+    Column("read_at", DateTime(timezone=True)),
+)
+
+robot_call_tasks = Table(
+    "robot_call_tasks",
+    metadata,
+    _id(),
+    Column("reminder_id", ForeignKey("reminders.id"), unique=True),
+    Column("phone", String(20), nullable=False),
+    Column("script", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # queued; the dialler integration moves it on
+    _created(),
+)
+
+Index("ix_reminders_due", reminders.c.status, reminders.c.next_attempt_at)
+Index("ix_reminder_attempts_channel_at", reminder_attempts.c.channel, reminder_attempts.c.attempted_at)

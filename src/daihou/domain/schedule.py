@@ -127,28 +127,18 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
     if problems:
         raise ValueError("; ".join(problems))
     periods = period_dates(terms)
-    freq = terms.frequency
-    if terms.method is RepaymentMethod.BULLET:
-        regular = periods[0].due == freq.advance(terms.start, terms.periods)
-        return amortize(
-            terms.principal_fen,
-            terms.rate_annual,
-            periods,
-            terms.method,
-            freq,
-            terms.day_count,
-            first_regular=regular,
-            bullet_span=terms.periods,
-        )
-    regular = periods[0].due == freq.advance(terms.start, 1)
+    # a bullet's single period spans the whole term; every other method's first period is one period
+    span = terms.periods if terms.method is RepaymentMethod.BULLET else 1
+    regular = periods[0].due == terms.frequency.advance(terms.start, span)
     return amortize(
         terms.principal_fen,
         terms.rate_annual,
         periods,
         terms.method,
-        freq,
+        terms.frequency,
         terms.day_count,
         first_regular=regular,
+        bullet_span=span,
     )
 
 

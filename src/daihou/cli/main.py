@@ -15,6 +15,7 @@ from daihou import bootstrap
 from daihou.cli.cob_cmd import classification_app, cob_app, rules_app
 from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
+from daihou.cli.model_cmd import model_app
 from daihou.cli.reminder_cmd import reminder_app
 from daihou.cli.report_cmd import report_app
 from daihou.config import Settings
@@ -398,3 +399,4 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(classification_app, name="classification")
 app.add_typer(report_app, name="report")
 app.add_typer(reminder_app, name="reminder")
+app.add_typer(model_app, name="model")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from daihou import bootstrap
+from daihou.batch.cob.runner import Refused
 from daihou.cli.cob_cmd import classification_app, cob_app, rules_app
 from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
@@ -357,10 +358,10 @@ def demo(
     ctx: typer.Context,
     loans: Annotated[int, typer.Option(help="How many loans.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed builds the same book.")] = 7,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the book (default yesterday).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last closed business date (default yesterday).")] = None,
     reset: Annotated[bool, typer.Option(help="Drop an existing book in --db first.")] = False,
 ) -> None:
-    """Build a realistic synthetic loan book (Faker zh_CN borrowers, four methods, payment behaviours)."""
+    """Build a realistic synthetic loan book and close its last business day with the batch."""
     from datetime import timedelta
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -372,24 +373,39 @@ def demo(
         application.initialise()
     day = _date(as_of, "--as-of") if as_of else application.today() - timedelta(days=1)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=err) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=total)
-            bar.update(tasks[step], completed=done, total=total)
+            key = step.split(" ", 1)[0]
+            if key not in tasks:
+                tasks[key] = bar.add_task(step, total=max(total, 1))
+            bar.update(tasks[key], completed=done, total=max(total, 1), description=step)
 
         try:
-            summary = application.build_demo(loans, seed, day, progress)
+            # the history up to the day before, then that day through the close of business
+            summary = application.build_demo(loans, seed, day - timedelta(days=1), progress)
         except ValueError as exc:
             _fail(f"{exc} (use --reset to replace the book)")
             return
-    console.print(summary.render() if hasattr(summary, "render") else summary)
+        closed = application.run_cob([day], "duckdb", progress=progress)
+    table = Table(title=f"demo book {application.settings.database_url}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for name in ("borrowers", "loans", "installments", "transactions", "journal_lines"):
+        table.add_row(name, f"{getattr(summary, name):,}")
+    for group in (summary.loans_by_behaviour, summary.loans_by_product):
+        for name, count in sorted(group.items()):
+            table.add_row(name, f"{count:,}")
+    table.add_row("built in", f"{summary.seconds:.1f} s")
+    for result in closed:
+        if not isinstance(result, Refused):
+            table.add_row(f"closed {result.business_date}", f"{result.seconds:.1f} s")
+            for name in ("overdue", "paid_off", "reminders_planned"):
+                table.add_row(f"  {name}", f"{result.counts.get(name, 0):,}")
+    console.print(table)
     console.print(
-        f"book as of {day}; try: daihou --db {application.settings.database_url} loan show {summary.sample_loan_no}"
-        if hasattr(summary, "sample_loan_no")
-        else ""
+        f"next: daihou --db {application.settings.database_url} cob run   |   daihou report portfolio --date {day}"
     )
 
 

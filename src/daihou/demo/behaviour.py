@@ -129,7 +129,7 @@ class Outcome:
     received_fen: I64
     interest_accrued_fen: I64  # recognised on the current schedule version
     penalty_charged_fen: I64  # penalty and compound interest charged
-    installments: Installments
+    schedules: tuple[Installments, Installments]  # all version-1 rows; version 2 of the payoffs
     payments: Payments
 
 
@@ -222,6 +222,9 @@ class _Simulation:
             behaviour[eligible & (u >= lo) & (u < hi)] = code
         return behaviour
 
+    def _days_late(self, n: int) -> I64:
+        return np.asarray(self.rng.integers(1, self.mix.max_days_late + 1, size=n), dtype=np.int64)
+
     def _below(self, counts: I64) -> I64:
         """A uniform integer in 0 … count − 1 for each count (> 0)."""
         k: I64 = (self.rng.random(counts.shape[0]) * counts).astype(np.int64)
@@ -273,7 +276,7 @@ class _Simulation:
         self._record(rows, self.due[rows], self.p[rows], self.i[rows], zero)
 
     def _pay_late(self, rows: I64) -> None:
-        lateness = self.rng.integers(1, self.mix.max_days_late + 1, size=rows.shape[0])
+        lateness = self._days_late(rows.shape[0])
         paid = self.due[rows] + lateness <= self.as_of
         grace = self.t.grace_days[self.loan[rows]]
         days = np.where(paid, np.maximum(0, lateness - 1 - grace), self._days_unpaid(rows))
@@ -281,7 +284,8 @@ class _Simulation:
         self.pen_due[rows], self.comp_due[rows] = penalty, compound
         done = rows[paid]
         self._settle(done, penalty[paid], compound[paid])
-        self._record(done, self.due[done] + lateness[paid], self.p[done], self.i[done], (penalty + compound)[paid])
+        charged: I64 = penalty + compound
+        self._record(done, self.due[done] + lateness[paid], self.p[done], self.i[done], charged[paid])
 
     def _pay_partly(self, rows: I64) -> None:
         """Part on the due date (interest first), the rest with penalty some days later."""
@@ -297,7 +301,7 @@ class _Simulation:
         zero = np.zeros(rows.shape[0], dtype=np.int64)
         self._record(rows, self.due[rows], part_p, part_i, zero)
 
-        lateness = self.rng.integers(1, self.mix.max_days_late + 1, size=rows.shape[0])
+        lateness = self._days_late(rows.shape[0])
         paid = self.due[rows] + lateness <= self.as_of
         grace = self.t.grace_days[self.loan[rows]]
         days = np.where(paid, np.maximum(0, lateness - 1 - grace), self._days_unpaid(rows))
@@ -306,7 +310,8 @@ class _Simulation:
         self.pen_due[rows], self.comp_due[rows] = penalty, compound
         done = rows[paid]
         self._settle(done, penalty[paid], compound[paid])
-        self._record(done, self.due[done] + lateness[paid], rest_p[paid], rest_i[paid], (penalty + compound)[paid])
+        charged: I64 = penalty + compound
+        self._record(done, self.due[done] + lateness[paid], rest_p[paid], rest_i[paid], charged[paid])
 
     def _never_pay(self, rows: I64) -> None:
         penalty, compound = self._charges(rows, self.p[rows], self.i[rows], self._days_unpaid(rows))
@@ -337,21 +342,11 @@ class _Simulation:
         # version 1 of a paid-off loan stays as it was last saved: paid rows fully recognised
         accrued = np.where(early_row, np.where(self.due < payoff[self.loan], self.i, 0), target)
         v1 = Installments(
-            self.loan,
-            np.ones_like(self.loan),
-            self.no,
-            self.start,
-            self.due,
-            self.p,
-            self.p_paid,
-            self.i,
-            self.i_paid,
-            self.pen_due,
-            self.pen_paid,
-            self.comp_due,
-            self.comp_paid,
-            accrued,
-        )
+            loan=self.loan, version=np.ones_like(self.loan), no=self.no, start=self.start, due=self.due,
+            principal_due=self.p, principal_paid=self.p_paid, interest_due=self.i, interest_paid=self.i_paid,
+            penalty_due=self.pen_due, penalty_paid=self.pen_paid, compound_due=self.comp_due,
+            compound_paid=self.comp_paid, interest_accrued=accrued,
+        )  # fmt: skip
         v2 = self._payoff_schedules(v1, loans, current, payoff[loans], future, interest)
 
         n = self.n
@@ -377,7 +372,7 @@ class _Simulation:
             received_fen=_total(payments.loan, payments.amount, n),
             interest_accrued_fen=accrued_now,
             penalty_charged_fen=_total(self.loan, self.pen_due + self.comp_due, n),
-            installments=_concat(v1, v2),
+            schedules=(v1, v2),
             payments=payments,
         )
 
@@ -388,23 +383,17 @@ class _Simulation:
         payoff_of = np.full(self.n, -1, dtype=np.int64)
         payoff_of[loans] = day
         kept = np.flatnonzero(v1.due < payoff_of[v1.loan])
-        m = loans.shape[0]
+        m, zero = loans.shape[0], np.zeros(loans.shape[0], dtype=np.int64)
         final = Installments(
-            loans,
-            np.full(m, 2),
-            self.no[current],
-            self.start[current],
-            day,
-            future,
-            future,
-            interest,
-            interest,
-            *(np.zeros(m, dtype=np.int64) for _ in range(4)),
-            interest,
-        )
-        both = _concat(Installments(*(getattr(v1, f)[kept] for f in _FIELDS)), final)
+            loan=loans, version=np.full(m, 2), no=self.no[current], start=self.start[current], due=day,
+            principal_due=future, principal_paid=future, interest_due=interest, interest_paid=interest,
+            penalty_due=zero, penalty_paid=zero, compound_due=zero, compound_paid=zero, interest_accrued=interest,
+        )  # fmt: skip
+        copied = _take(v1, kept)
+        copied.version[:] = 2
+        both = _concat(copied, final)
         order = np.argsort(both.loan * _KEY + both.no, kind="stable")
-        return Installments(*(np.full(len(both), 2) if f == "version" else getattr(both, f)[order] for f in _FIELDS))
+        return _take(both, order)
 
     def _payments(self) -> Payments:
         cols = [np.concatenate(c).astype(np.int64) for c in zip(*self.payments, strict=True)]
@@ -420,7 +409,11 @@ _FIELDS = tuple(Installments.__dataclass_fields__)
 
 
 def _concat(a: Installments, b: Installments) -> Installments:
-    return Installments(*(np.concatenate([getattr(a, f), getattr(b, f)]).astype(np.int64) for f in _FIELDS))
+    return Installments(**{f: np.concatenate([getattr(a, f), getattr(b, f)]).astype(np.int64) for f in _FIELDS})
+
+
+def _take(rows: Installments, at: I64) -> Installments:
+    return Installments(**{f: getattr(rows, f)[at] for f in _FIELDS})
 
 
 def _count(loan: I64, n: int) -> I64:

@@ -12,13 +12,16 @@ company words; every borrower is drawn from them. Identity numbers are computed,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
 I64 = npt.NDArray[np.int64]
+G = TypeVar("G", bound=np.generic)
 Obj = npt.NDArray[np.object_]
 
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -121,8 +124,8 @@ def make_pools(seed: int, size: int = 2000) -> Pools:
     return pools
 
 
-def _pool(items: object) -> Obj:
-    return np.array(list(items), dtype=object)  # type: ignore[call-overload]
+def _pool(items: Iterable[str]) -> Obj:
+    return np.array(list(items), dtype=np.object_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,7 @@ def make_parties(
     )
 
 
-def _sample(rng: np.random.Generator, pool: npt.NDArray[np.generic], n: int) -> npt.NDArray[np.generic]:
+def _sample(rng: np.random.Generator, pool: npt.NDArray[G], n: int) -> npt.NDArray[G]:
     return pool[rng.integers(0, pool.shape[0], size=n)]
 
 

@@ -211,7 +211,7 @@ transactions = Table(
     Column("component", String(16)),  # waiver and charge
     Column("mode", String(32)),  # prepayment
     Column("reason", String(400)),
-    Column("reverses_id", ForeignKey("transactions.id")),
+    Column("reverses_id", ForeignKey("transactions.id"), index=True),
     Column("reversed", Boolean, nullable=False, default=False),
     Column("result", Text),  # JSON: allocation parts, credit left, paid off
     _created(),

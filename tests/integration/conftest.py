@@ -1,8 +1,9 @@
 """Database fixtures: every test here runs on SQLite and on a real PostgreSQL server.
 
 PostgreSQL comes from DAIHOU_TEST_PG_URL (an admin URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres);
-the suite creates its own database `daihou_test_<pid>` there and drops it at the end. Without the variable the PostgreSQL half is
-skipped locally, but under CI (CI=true) a missing or unreachable server fails the run.
+the suite creates its own database `daihou_test_<pid>` there and drops it at the end. Without the
+variable the PostgreSQL half is skipped locally, but under CI (CI=true) a missing or unreachable
+server fails the run.
 """
 
 from __future__ import annotations

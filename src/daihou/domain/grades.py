@@ -101,11 +101,8 @@ PROVISION_RATES: dict[Grade, Decimal] = {
 
 
 def bucket_of(dpd: int, buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS) -> str:
-    name = buckets[0].name
-    for b in buckets:
-        if dpd >= b.dpd_from:
-            name = b.name
-    return name
+    """The bucket with the highest start not above `dpd`, whatever order the buckets are listed in."""
+    return max((b for b in buckets if dpd >= b.dpd_from), key=lambda b: b.dpd_from, default=buckets[0]).name
 
 
 def floor_grade(dpd: int, profile: ClassificationProfile = CBIRC_2023) -> Grade:

@@ -9,19 +9,23 @@ a run killed at any point leaves the store as it was before the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
-from daihou.batch.cob.columns import INSTALLMENT_SCHEMA, LOAN_SCHEMA
-from daihou.batch.cob.runner import INSTALLMENT_RESULTS, LOAN_RESULTS, Results, RunRecord
+from daihou.batch.cob.columns import INSTALLMENT_OWED, INSTALLMENT_SCHEMA, LOAN_SCHEMA
+from daihou.batch.cob.runner import INSTALLMENT_RESULTS, LOAN_RESULTS, Results, RunRecord, checkpoint
 from daihou.batch.cob.steps import OPEN_STATUSES
 from daihou.domain.grades import DEFAULT_RULES, RiskRules, rules_from_dict, rules_to_dict
 from daihou.domain.loan import Loan
@@ -31,7 +35,8 @@ from daihou.storage.repository import SqlLoans
 
 LOAN_COLUMNS = [f.name for f in LOAN_SCHEMA if f.name != "override_grade"]
 INSTALLMENT_COLUMNS = [f.name for f in INSTALLMENT_SCHEMA]
-COB_ENTRY_KIND = "close_of_business"
+WRITE_CACHE_KIB = 2 * 1024 * 1024  # SQLite page cache during a write-back (a ceiling, not an allocation)
+COB_ENTRY_KIND = "cob"  # journal_entries.kind is VARCHAR(16): "close_of_business" did not fit on PostgreSQL
 
 
 def _extension_path(name: str) -> str:
@@ -82,15 +87,29 @@ class SqlCobStore:
             return conn.execute(select(t.cob_runs.c.status).where(t.cob_runs.c.business_date == day)).scalar()
 
     def start(self, day: date, engine_name: str) -> None:
-        """Record a run as started (committed at once, so a crash leaves a visible 'running' row)."""
+        """Record a run as started (committed at once, so a crash leaves a visible 'running' row).
+
+        A leftover 'running' or 'failed' row of the day (a run that was killed or failed) is
+        replaced. A finished day that is run again (`--rerun`) keeps its 'finished' row until
+        `write_back` commits the new results, so a rerun killed part-way leaves the day closed
+        with its previous results (and the rerun can simply be repeated).
+        """
         with self.engine.begin() as conn:
+            state = conn.execute(select(t.cob_runs.c.status).where(t.cob_runs.c.business_date == day)).scalar()
+            if state == "finished":
+                return
+            conn.execute(t.cob_runs.delete().where(t.cob_runs.c.business_date == day))
             conn.execute(
-                t.cob_runs.delete().where(t.cob_runs.c.business_date == day, t.cob_runs.c.status != "finished")
+                t.cob_runs.insert().values(
+                    business_date=day,
+                    engine=engine_name,
+                    status="running",
+                    started_at=self.clock.now(),
+                    finished_at=None,
+                    counts=None,
+                    errors=None,
+                )
             )
-            values = {"engine": engine_name, "status": "running", "started_at": self.clock.now(), "finished_at": None}
-            done = conn.execute(update(t.cob_runs).where(t.cob_runs.c.business_date == day).values(values))
-            if done.rowcount == 0:
-                conn.execute(t.cob_runs.insert().values(business_date=day, counts=None, errors=None, **values))
 
     def fail(self, day: date, error: str) -> None:
         with self.engine.begin() as conn:
@@ -146,29 +165,89 @@ class SqlCobStore:
     # ------------------------------------------------------------ load
 
     def load(self, day: date) -> tuple[pa.Table, pa.Table]:
-        """Open loans last closed the day before, with their current installments, as Arrow tables."""
+        """Open loans last closed the day before, and the installments the day can change, as Arrow tables.
+
+        Most installments of a book cannot change on a given day, and reading them is most of the
+        cost of a run, so the store itself sorts them (in SQL, read in parallel ranges):
+
+        - settled ones already due with their interest fully recognised are left out: nothing of
+          them moves and they owe nothing, so no step would see them (`_settled_sql`);
+        - future ones (period not started, nothing recognised) count only through what they owe:
+          each loan's future installments come as ONE row, numbered 0 and dated 9999-12-31, whose
+          `*_due_fen` hold the sums of what they owe (paid and waived 0). Every step treats that row
+          as it would treat them: no interest target yet, not due, not late, and loan totals the same;
+        - all other installments (the running period, anything overdue) come one by one.
+
+        The results equal those of the whole book; the differential tests hold the steps to that.
+        """
         prev = (day - timedelta(days=1)).isoformat()
         statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
-        scope = f"l.status IN ({statuses}) AND CAST(l.accrued_through AS DATE) = DATE '{prev}'"
+        scope = f"status IN ({statuses}) AND accrued_through = '{prev}'"
         con = duck_reader(self.engine)
         try:
-            overrides = (
-                "(SELECT o.grade FROM ops.classification_overrides o WHERE o.loan_id = l.id AND o.status = 'approved'"
-                f" AND CAST(o.effective_on AS DATE) <= DATE '{day.isoformat()}'"
-                " ORDER BY o.effective_on DESC, o.id DESC LIMIT 1)"
+            parts = _parallelism()
+            tops = _store_query(
+                self.engine, "SELECT (SELECT MAX(id) FROM loans) AS a, (SELECT MAX(id) FROM installments) AS b"
             )
-            loans = con.execute(
-                f"SELECT {', '.join('l.' + c for c in LOAN_COLUMNS)}, {overrides} AS override_grade"
-                f" FROM ops.loans l WHERE {scope} ORDER BY l.id"
+            top_loan, top_inst = (int(v or 0) for v in con.execute(f"SELECT * FROM {tops}").fetchone() or (0, 0))
+            # loans: DuckDB's typed scanner (one table scan) is cheaper than text from the store
+            loan_sql = [
+                f"SELECT {', '.join(LOAN_COLUMNS)} FROM ops.loans WHERE status IN ({statuses})"
+                f" AND CAST(accrued_through AS DATE) = DATE '{prev}'"
+            ]
+            in_scope = f"loan_id IN (SELECT id FROM loans WHERE {scope})"
+            live_sql = [
+                f"SELECT {', '.join(INSTALLMENT_COLUMNS)}, schedule_version FROM installments"
+                f" WHERE id BETWEEN {lo} AND {hi} AND NOT ({_future_sql(day)}) AND NOT ({_settled_sql(day)})"
+                f" AND {in_scope}"
+                for lo, hi in _ranges(top_inst, parts)
+            ]
+            owed = ", ".join(f"SUM({c}_due_fen - {c}_paid_fen - {c}_waived_fen) AS {c}_fen" for c in INSTALLMENT_OWED)
+            future_sql = [
+                f"SELECT loan_id, schedule_version, {owed} FROM installments"
+                f" WHERE loan_id BETWEEN {lo} AND {hi} AND {_future_sql(day)} GROUP BY loan_id, schedule_version"
+                for lo, hi in _ranges(top_loan, parts)
+            ]
+            # typed as they stream in (`sqlite_query` gives text): the text never piles up in memory
+            live_cols = ", ".join(
+                f"CAST({c} AS {'DATE' if c.endswith('_date') else 'BIGINT'}) AS {c}"
+                for c in (*INSTALLMENT_COLUMNS, "schedule_version")
+            )
+            future_cols = ", ".join(
+                f"CAST({c} AS BIGINT) AS {c}"
+                for c in ("loan_id", "schedule_version", *(f"{o}_fen" for o in INSTALLMENT_OWED))
+            )
+            store_sql = [f"SELECT {live_cols} FROM {_store_query(self.engine, q)}" for q in live_sql]
+            store_sql += [f"SELECT {future_cols} FROM {_store_query(self.engine, q)}" for q in future_sql]
+            tables = _read_parallel(con, [*loan_sql, *store_sql], parts)
+            a, b = len(loan_sql), len(loan_sql) + len(live_sql)
+            loans = _conform_partial(pa.concat_tables(tables[:a]), LOAN_SCHEMA)
+            con.register("scope_loans", loans.select(["id", "schedule_version"]))
+            con.register("live_rows", pa.concat_tables(tables[a:b]))
+            con.register("future_rows", pa.concat_tables(tables[b:]))
+            del tables
+            overrides = con.execute(
+                "SELECT loan_id AS id, arg_max(grade, (CAST(effective_on AS DATE), id)) AS override_grade"
+                " FROM ops.classification_overrides WHERE status = 'approved'"
+                f" AND CAST(effective_on AS DATE) <= DATE '{day.isoformat()}' GROUP BY loan_id"
             ).to_arrow_table()
+            at = pc.index_in(loans["id"], pc.cast(overrides["id"], pa.int64()))
+            loans = loans.append_column(
+                "override_grade", pc.take(pc.cast(overrides["override_grade"], pa.string()), at)
+            )
+            owed_cols = ", ".join(f"f.{c}_fen, 0, 0" for c in INSTALLMENT_OWED)
             installments = con.execute(
-                f"SELECT {', '.join('i.' + c for c in INSTALLMENT_COLUMNS)} FROM ops.installments i"
-                " JOIN ops.loans l ON i.loan_id = l.id AND i.schedule_version = l.schedule_version"
-                f" WHERE {scope} ORDER BY i.loan_id, i.no"
+                f"SELECT {', '.join('i.' + c for c in INSTALLMENT_COLUMNS)} FROM live_rows i JOIN scope_loans s"
+                " ON i.loan_id = s.id AND i.schedule_version = s.schedule_version"
+                " UNION ALL"
+                f" SELECT s.id, 0, DATE '{FUTURE_DATE}', DATE '{FUTURE_DATE}', {owed_cols}, 0 FROM future_rows f"
+                " JOIN scope_loans s ON f.loan_id = s.id AND f.schedule_version = s.schedule_version"
             ).to_arrow_table()
         finally:
             con.close()
-        return _conform(loans, LOAN_SCHEMA), _conform(installments, INSTALLMENT_SCHEMA)
+        return _conform(loans, LOAN_SCHEMA), _conform(
+            installments.rename_columns(INSTALLMENT_COLUMNS), INSTALLMENT_SCHEMA
+        )
 
     def lagging(self, day: date) -> list[tuple[int, Loan]]:
         """Open loans whose last closed day is before yesterday (booked or imported with a past date)."""
@@ -198,6 +277,17 @@ class SqlCobStore:
             wanted = set(loan_ids)
             return {r.loan_id: r.grade for r in conn.execute(q) if r.loan_id in wanted}
 
+    def restructuring(self, loan_ids: Sequence[int]) -> dict[int, tuple[date | None, str | None]]:
+        """Each loan's restructuring observation end and floor class (both None when not restructured)."""
+        out: dict[int, tuple[date | None, str | None]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(loan_ids), 500):
+                q = select(t.loans.c.id, t.loans.c.restructured_until, t.loans.c.restructure_floor).where(
+                    t.loans.c.id.in_(loan_ids[i : i + 500])
+                )
+                out.update({r.id: (r.restructured_until, r.restructure_floor) for r in conn.execute(q)})
+        return out
+
     # ------------------------------------------------------------ write-back
 
     def changed_after(self, moment: datetime) -> int:
@@ -214,45 +304,69 @@ class SqlCobStore:
         errors: list[dict[str, Any]],
         replace_journal: bool = False,
     ) -> None:
-        """Apply a run's results atomically: loans, changed installments, journal, run record."""
+        """Apply a run's results atomically: loans, changed installments, journal, run record.
+
+        On SQLite the rows are updated in place by key with `executemany` (no staging copy), with
+        a page cache large enough to hold what the transaction dirties; on PostgreSQL they are
+        staged with COPY and applied with one UPDATE … FROM per table.
+        """
         now = self.clock.now()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+            sqlite = conn.dialect.name == "sqlite"
+            if not sqlite:
                 conn.execute(text("LOCK TABLE journal_entries, journal_lines IN EXCLUSIVE MODE"))
-            loans = results.loans.select(["id", *LOAN_RESULTS])
-            loans = loans.append_column("updated_at", pa.array([now] * len(loans), pa.timestamp("us", tz="UTC")))
-            _stage(conn, "cob_stage_loans", loans)
-            sets = ", ".join(f"{c} = s.{c}" for c in (*LOAN_RESULTS, "updated_at"))
-            conn.execute(
-                text(
-                    f"UPDATE loans SET {sets}, version = loans.version + 1 FROM cob_stage_loans s WHERE loans.id = s.id"
-                )
-            )
-            _stage(conn, "cob_stage_installments", results.installments)
-            sets = ", ".join(f"{c} = s.{c}" for c in INSTALLMENT_RESULTS)
-            conn.execute(
-                text(
-                    f"UPDATE installments SET {sets} FROM cob_stage_installments s"
-                    " WHERE installments.loan_id = s.loan_id"
-                    " AND installments.schedule_version = s.schedule_version AND installments.no = s.no"
-                )
-            )
-            lines = results.lines.sort_by([("loan_id", "ascending"), ("account", "ascending")])
-            if replace_journal:
-                lines = _minus(lines, self._posted(conn, day))
-            self._post_journal(conn, day, lines, now)
-            run = {
-                "status": "finished",
-                "finished_at": now,
-                "engine": engine_name,
-                "counts": json.dumps(counts),
-                "errors": json.dumps(errors, default=str),
-            }
-            done = conn.execute(update(t.cob_runs).where(t.cob_runs.c.business_date == day).values(run))
-            if done.rowcount == 0:
-                conn.execute(t.cob_runs.insert().values(business_date=day, started_at=now, **run))
-            conn.execute(text("DROP TABLE cob_stage_loans"))
-            conn.execute(text("DROP TABLE cob_stage_installments"))
+            with _write_cache(conn):
+                if sqlite:
+                    _update_sqlite(conn, "loans", results.loans, ["id"], LOAN_RESULTS, _sqlite_instant(now))
+                else:
+                    loans = results.loans.select(["id", *LOAN_RESULTS])
+                    loans = loans.append_column(
+                        "updated_at", pa.array([now] * len(loans), pa.timestamp("us", tz="UTC"))
+                    )
+                    _stage(conn, "cob_stage_loans", loans)
+                    sets = ", ".join(f"{c} = s.{c}" for c in (*LOAN_RESULTS, "updated_at"))
+                    conn.execute(
+                        text(
+                            f"UPDATE loans SET {sets}, version = loans.version + 1"
+                            " FROM cob_stage_loans s WHERE loans.id = s.id"
+                        )
+                    )
+                checkpoint("write_back:loans", day)
+                if sqlite:
+                    keys = ["loan_id", "schedule_version", "no"]
+                    _update_sqlite(conn, "installments", results.installments, keys, INSTALLMENT_RESULTS)
+                else:
+                    _stage(conn, "cob_stage_installments", results.installments)
+                    sets = ", ".join(f"{c} = s.{c}" for c in INSTALLMENT_RESULTS)
+                    conn.execute(
+                        text(
+                            f"UPDATE installments SET {sets} FROM cob_stage_installments s"
+                            " WHERE installments.loan_id = s.loan_id"
+                            " AND installments.schedule_version = s.schedule_version AND installments.no = s.no"
+                        )
+                    )
+                checkpoint("write_back:installments", day)
+                lines = results.lines.sort_by([("loan_id", "ascending"), ("account", "ascending")])
+                if replace_journal:  # a rerun posts the difference, for the loans it ran again
+                    posted = self._posted(conn, day)
+                    posted = posted.filter(pc.is_in(posted["loan_id"], results.loans["id"]))
+                    lines = _minus(lines, posted)
+                self._post_journal(conn, day, lines, now)
+                checkpoint("write_back:journal", day)
+                run = {
+                    "status": "finished",
+                    "finished_at": now,
+                    "engine": engine_name,
+                    "counts": json.dumps(counts),
+                    "errors": json.dumps(errors, default=str),
+                }
+                done = conn.execute(update(t.cob_runs).where(t.cob_runs.c.business_date == day).values(run))
+                if done.rowcount == 0:
+                    conn.execute(t.cob_runs.insert().values(business_date=day, started_at=now, **run))
+                if not sqlite:
+                    conn.execute(text("DROP TABLE cob_stage_loans"))
+                    conn.execute(text("DROP TABLE cob_stage_installments"))
+                checkpoint("write_back:commit", day)
 
     def _posted(self, conn: Connection, day: date) -> pa.Table:
         q = text(
@@ -270,28 +384,31 @@ class SqlCobStore:
         )
 
     def _post_journal(self, conn: Connection, day: date, lines: pa.Table, now: datetime) -> None:
+        """One entry per loan that moved, ids assigned after the largest in the table, then its lines."""
         if len(lines) == 0:
             return
-        loan_ids = pc.unique(lines.column("loan_id")).to_pylist()
-        base = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM journal_entries")).scalar_one()
-        entry_of = {loan_id: base + k + 1 for k, loan_id in enumerate(sorted(loan_ids))}
+        loan_ids = np.unique(lines.column("loan_id").to_numpy())
+        base = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM journal_entries")).scalar_one())
+        n = len(loan_ids)
         memo = f"close of business {day.isoformat()}"
         entries = pa.table(
             {
-                "id": pa.array([entry_of[i] for i in sorted(loan_ids)], pa.int64()),
-                "loan_id": pa.array(sorted(loan_ids), pa.int64()),
-                "kind": pa.array([COB_ENTRY_KIND] * len(loan_ids)),
-                "booked_on": pa.array([day] * len(loan_ids), pa.date32()),
-                "memo": pa.array([memo] * len(loan_ids)),
-                "created_at": pa.array([now] * len(loan_ids)),
+                "id": pa.array(np.arange(base + 1, base + n + 1), pa.int64()),
+                "loan_id": pa.array(loan_ids, pa.int64()),
+                "kind": pa.array([COB_ENTRY_KIND] * n, pa.string()),
+                "booked_on": pa.array([day] * n, pa.date32()),
+                "memo": pa.array([memo] * n, pa.string()),
+                "created_at": pa.array([now] * n),
             }
         )
         _insert(conn, "journal_entries", entries)
-        entry_ids = pa.array([entry_of[i] for i in lines.column("loan_id").to_pylist()], pa.int64())
+        entry_ids = base + 1 + np.searchsorted(loan_ids, lines.column("loan_id").to_numpy())
         _insert(
             conn,
             "journal_lines",
-            lines.append_column("entry_id", entry_ids).select(["entry_id", "loan_id", "account", "amount_fen"]),
+            lines.append_column("entry_id", pa.array(entry_ids, pa.int64())).select(
+                ["entry_id", "loan_id", "account", "amount_fen"]
+            ),
         )
         if conn.dialect.name == "postgresql":
             conn.execute(
@@ -303,16 +420,63 @@ class SqlCobStore:
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Cast what the scanner returned (SQLite stores dates as text, booleans as integers) to the schema."""
+    """Cast what the store returned to the schema: SQLite stores dates as text and booleans as integers,
+    and DuckDB's `sqlite_query` returns every column as text."""
     columns = []
     for field in schema:
         col = table.column(field.name)
         if field.type == pa.date32() and not pa.types.is_date(col.type):
             col = pc.cast(pc.strptime(col, format="%Y-%m-%d", unit="s"), pa.date32())
         elif field.type == pa.bool_() and not pa.types.is_boolean(col.type):
-            col = pc.not_equal(col, 0)
+            col = pc.not_equal(pc.cast(col, pa.int64()), 0)
         columns.append(pc.cast(col, field.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+FUTURE_DATE = "9999-12-31"  # the date of the one row that stands for a loan's future installments
+
+
+def _settled_sql(day: date) -> str:
+    """Installments the day cannot touch and that owe nothing: due before it, settled, fully recognised."""
+    settled = " AND ".join(f"{c}_due_fen = {c}_paid_fen + {c}_waived_fen" for c in INSTALLMENT_OWED)
+    return f"due_date < '{day.isoformat()}' AND {settled} AND interest_accrued_fen = interest_due_fen"
+
+
+def _future_sql(day: date) -> str:
+    """Installments whose period starts on or after the day and of which nothing is recognised yet."""
+    d = day.isoformat()
+    return f"start_date >= '{d}' AND due_date > '{d}' AND interest_accrued_fen = 0"
+
+
+def _parallelism() -> int:
+    return max(2, min(4, os.cpu_count() or 2))
+
+
+def _ranges(top: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` contiguous id ranges covering 1..top (the whole table when empty)."""
+    step = max(1, -(-top // parts))
+    return [(lo, lo + step - 1) for lo in range(1, max(top, 1) + 1, step)] or [(1, 1)]
+
+
+def _store_query(engine: Engine, sql: str) -> str:
+    """A query run by the store's own engine (its indexes and filters), read by DuckDB."""
+    kind = "sqlite_query" if engine.dialect.name == "sqlite" else "postgres_query"
+    return f"{kind}('ops', '{sql.replace(chr(39), chr(39) * 2)}')"
+
+
+def _read_parallel(con: duckdb.DuckDBPyConnection, queries: list[str], workers: int) -> list[pa.Table]:
+    """Run queries on `workers` threads (DuckDB releases the GIL), results in the order given."""
+
+    def read(sql: str) -> pa.Table:
+        return con.cursor().execute(sql).to_arrow_table()
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(read, queries))
+
+
+def _conform_partial(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`_conform` for the columns of `schema` that the table has."""
+    return _conform(table, pa.schema([f for f in schema if f.name in table.column_names]))
 
 
 def _minus(new: pa.Table, old: pa.Table) -> pa.Table:
@@ -369,14 +533,61 @@ def _insert(conn: Connection, name: str, table: pa.Table) -> None:
     cur.close()
 
 
-def _sqlite_values(column: pa.Array) -> list[Any]:
+def _sqlite_instant(moment: datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite DateTime writes it: the wall time, naive, to the microsecond."""
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_values(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """A column as the Python values the sqlite3 driver binds (dates and timestamps as ISO text)."""
     if pa.types.is_date(column.type):
-        return [None if v is None else v.isoformat() for v in column.to_pylist()]
+        text_dates = pc.strftime(pc.cast(column, pa.timestamp("s")), format="%Y-%m-%d")
+        return text_dates.to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_timestamp(column.type):
-        # the layout SQLAlchemy's SQLite DATETIME reads back (naive, microseconds)
-        return [
-            None if v is None else v.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-            for v in column.to_pylist()
-        ]
+        distinct = pc.unique(column).to_pylist()
+        if len(distinct) == 1 and distinct[0] is not None:  # the usual case: one run, one instant
+            return [_sqlite_instant(distinct[0])] * len(column)
+        return [None if v is None else _sqlite_instant(v) for v in column.to_pylist()]
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        return column.to_numpy().tolist()  # type: ignore[no-any-return]
     values: list[Any] = column.to_pylist()
     return values
+
+
+@contextmanager
+def _write_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a page cache that holds what a write-back dirties (instead of spilling it mid-way)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
+
+
+def _update_sqlite(
+    conn: Connection,
+    name: str,
+    table: pa.Table,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    updated_at: str | None = None,
+) -> None:
+    """UPDATE rows by key with `executemany`, in key order (the rows' order on disk)."""
+    if len(table) == 0:
+        return
+    table = table.sort_by([(k, "ascending") for k in keys])
+    sets = ", ".join(f"{c} = ?" for c in columns)
+    if updated_at is not None:  # loans: stamped and versioned like every other change
+        sets += ", updated_at = ?, version = version + 1"
+    sql = f"UPDATE {name} SET {sets} WHERE {' AND '.join(f'{k} = ?' for k in keys)}"
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for batch in table.to_batches(200_000):  # Python values for one batch at a time
+        values = [_sqlite_values(batch.column(c)) for c in (*columns, *keys)]
+        if updated_at is not None:
+            values.insert(len(columns), [updated_at] * batch.num_rows)
+        cur.executemany(sql, zip(*values, strict=True))
+    cur.close()

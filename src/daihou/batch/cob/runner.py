@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,11 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from daihou.batch.cob.columns import LOAN_SCHEMA, installment_rows
+from daihou.batch.cob.columns import LOAN_SCHEMA, from_arrow, installment_rows, to_arrow
 from daihou.batch.cob.engines import execute
 from daihou.batch.cob.snapshots import Snapshots, snapshot_table
 from daihou.batch.cob.steps import JOURNAL_ACCOUNTS, PIPELINE, RunContext
-from daihou.domain.grades import RiskRules, bucket_of, classify, ifrs9_stage, provision_fen, rules_for
+from daihou.domain.grades import Grade, RiskRules, bucket_of, classify, ifrs9_stage, provision_fen, rules_for
 from daihou.domain.loan import Loan, close_through, days_past_due, movements
 
 LOAN_RESULTS = (
@@ -99,6 +100,7 @@ class CobStore(Protocol):
     def load(self, day: date) -> tuple[pa.Table, pa.Table]: ...
     def lagging(self, day: date) -> list[tuple[int, Loan]]: ...
     def overrides(self, loan_ids: Sequence[int], day: date) -> dict[int, str]: ...
+    def restructuring(self, loan_ids: Sequence[int]) -> dict[int, tuple[date | None, str | None]]: ...
     def changed_after(self, moment: datetime) -> int: ...
     def write_back(
         self,
@@ -186,15 +188,16 @@ def run_day(
             return Refused(
                 "changed_since", f"{n} loans changed after {day} was closed; a rerun would lose those changes"
             )
-        loans, installments = saved
-        lagging: list[tuple[int, Loan]] = []
+        loans, installments, lagging = _split_input(*saved, day)
     store.start(day, engine_name)
     checkpoint("started", day)
+    io = ThreadPoolExecutor(1)  # writes the saved input while the steps run (Parquet releases the GIL)
+    saving: Future[None] | None = None
     try:
         if not rerun:
             lagging = store.lagging(day)
             loans, installments = store.load(day)
-            snapshots.save_input(day, loans, installments)
+            saving = io.submit(snapshots.save_input, day, *_input_with_lagging(loans, installments, lagging))
         tick("load")
         checkpoint("loaded", day)
         counts["loans_in_step"], counts["installments"], counts["loans_caught_up"] = (
@@ -203,13 +206,29 @@ def run_day(
             len(lagging),
         )
 
-        def step_done(name: str) -> None:
-            tick(name)
-            checkpoint(f"step:{name}", day)
+        parts: list[Results] = []
+        moved: dict[str, int] = {}
+        bounds = _slices(loans)
+        for k, (lo, hi) in enumerate(bounds):
+            last = k == len(bounds) - 1
 
-        loans_out, inst_out = execute(con, loans, installments, ctx, progress=step_done)
-        results = _concat(_columnar_results(loans_out, inst_out, day), _scalar_results(store, lagging, day, rules))
-        counts.update(_counts(loans_out, results))
+            def step_done(name: str, last: bool = last) -> None:
+                if last:  # one tick per step, however many slices
+                    tick(name)
+                checkpoint(f"step:{name}", day)
+
+            part_loans, part_installments = _slice(loans, installments, lo, hi)
+            loans_out, inst_out = execute(con, part_loans, part_installments, ctx, progress=step_done)
+            parts.append(_columnar_results(loans_out, inst_out, day))
+            for key, n in _movement_counts(loans_out).items():
+                moved[key] = moved.get(key, 0) + n
+            del loans_out, inst_out, part_loans, part_installments
+        results = _concat_all([*parts, _scalar_results(store, lagging, day, rules)])
+        del parts
+        counts.update(_counts(moved, results))
+        if saving is not None:
+            saving.result()  # a day is never closed without its input kept for a rerun
+        tick("results")
         snapshots.write(day, results.snapshot)
         tick("snapshot")
         checkpoint("snapshot", day)
@@ -219,7 +238,40 @@ def run_day(
     except BaseException as exc:
         store.fail(day, repr(exc))
         raise
+    finally:
+        io.shutdown(wait=True)
     return DayDone(day, counts, errors, time.perf_counter() - started)
+
+
+def _input_with_lagging(
+    loans: pa.Table, installments: pa.Table, lagging: list[tuple[int, Loan]]
+) -> tuple[pa.Table, pa.Table]:
+    """The day's whole input as saved for a rerun: loans in step, and the lagging ones as they were."""
+    if not lagging:
+        return loans, installments
+    lag_loans, lag_installments = to_arrow(lagging)
+    return (
+        pa.concat_tables([loans, lag_loans.cast(loans.schema)]),
+        pa.concat_tables([installments, lag_installments.cast(installments.schema)]),
+    )
+
+
+def _split_input(
+    loans: pa.Table, installments: pa.Table, day: date
+) -> tuple[pa.Table, pa.Table, list[tuple[int, Loan]]]:
+    """A saved input split back into the loans in step (closed yesterday) and the lagging ones."""
+    in_step = pc.equal(loans["accrued_through"], pa.scalar(day - timedelta(days=1), pa.date32()))
+    if pc.all(in_step).as_py() is not False:
+        return loans, installments, []
+    lag_loans = loans.filter(pc.invert(in_step))
+    lag_ids = lag_loans["id"]
+    lag_installments = installments.filter(pc.is_in(installments["loan_id"], lag_ids))
+    lagging = sorted(from_arrow(lag_loans, lag_installments).items())
+    return (
+        loans.filter(in_step),
+        installments.filter(pc.invert(pc.is_in(installments["loan_id"], lag_ids))),
+        lagging,
+    )
 
 
 def _ticker(progress: Progress | None, day: date, total: int) -> Callable[[str], None]:
@@ -279,17 +331,20 @@ def _scalar_results(store: CobStore, lagging: list[tuple[int, Loan]], day: date,
     """Loans that missed days, closed through `day` by the scalar reference."""
     if not lagging:
         return None
-    overrides = store.overrides([i for i, _ in lagging], day)
+    ids = [i for i, _ in lagging]
+    overrides, restructuring = store.overrides(ids, day), store.restructuring(ids)
+    rates = dict(rules.provision_rates)
     loan_rows, inst_rows, line_rows, snap_rows = [], [], [], []
     for loan_id, before in lagging:
         after = close_through(before, day)
         dpd = days_past_due(after, day)
-        from daihou.domain.grades import Grade
-
         override = overrides.get(loan_id)
-        grade = classify(dpd, rules.profile, Grade(override) if override else None)
-        provision = provision_fen(after.outstanding_principal_fen, grade)
-        stage = ifrs9_stage(dpd, grade, False, rules.stage2_dpd_over, rules.stage3_dpd_over)
+        until, floor = restructuring.get(loan_id, (None, None))
+        observed = until is not None and day <= until  # in a restructuring's observation period
+        at_least = max(Grade(floor) if floor else Grade.NORMAL, Grade.SPECIAL_MENTION, key=lambda g: g.rank)
+        grade = classify(dpd, rules.profile, Grade(override) if override else None, at_least if observed else None)
+        provision = provision_fen(after.outstanding_principal_fen, grade, rates)
+        stage = ifrs9_stage(dpd, grade, observed, rules.stage2_dpd_over, rules.stage3_dpd_over)
         loan_rows.append(
             {
                 "id": loan_id,
@@ -369,25 +424,66 @@ def _concat(a: Results, b: Results | None) -> Results:
     if b is None:
         return a
     return Results(
-        pa.concat_tables([a.loans.cast(_LOAN_RESULT_SCHEMA), b.loans]),
+        pa.concat_tables([a.loans.cast(_LOAN_RESULT_SCHEMA), b.loans.cast(_LOAN_RESULT_SCHEMA)]),
         pa.concat_tables([a.installments, b.installments]),
-        pa.concat_tables([a.lines.cast(_LINE_SCHEMA), b.lines]),
+        pa.concat_tables([a.lines.cast(_LINE_SCHEMA), b.lines.cast(_LINE_SCHEMA)]),
         pa.concat_tables([a.snapshot, b.snapshot.cast(a.snapshot.schema)]),
     )
 
 
-def _counts(loans: pa.Table, results: Results) -> dict[str, Any]:
-    def count(mask: Any) -> int:
-        return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+def _count(mask: Any) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
+
+def _movement_counts(loans: pa.Table) -> dict[str, int]:
+    """What the steps did to one slice of loans (summed over the slices)."""
+    return {
+        "credit_applied": _count(pc.greater(loans["credit_used_fen"], 0)),
+        "penalty_accrued": _count(pc.greater(pc.add(loans["penalty_accrued_fen"], loans["compound_accrued_fen"]), 0)),
+        "status_changed": _count(pc.not_equal(loans["status"], loans["status_before"])),
+    }
+
+
+def _counts(moved: dict[str, int], results: Results) -> dict[str, Any]:
     status = results.loans["status"]
     return {
-        "credit_applied": count(pc.greater(loans["credit_used_fen"], 0)),
-        "penalty_accrued": count(pc.greater(pc.add(loans["penalty_accrued_fen"], loans["compound_accrued_fen"]), 0)),
-        "overdue": count(pc.equal(status, "overdue")),
-        "paid_off": count(pc.equal(status, "paid_off")),
-        "status_changed": count(pc.not_equal(loans["status"], loans["status_before"])),
+        "credit_applied": moved.get("credit_applied", 0),
+        "penalty_accrued": moved.get("penalty_accrued", 0),
+        "overdue": _count(pc.equal(status, "overdue")),
+        "paid_off": _count(pc.equal(status, "paid_off")),
+        "status_changed": moved.get("status_changed", 0),
         "installments_written": len(results.installments),
         "journal_lines": len(results.lines),
         "snapshot_rows": len(results.snapshot),
     }
+
+
+LOANS_PER_SLICE = 1_000_000  # the steps run on at most this many loans at a time: memory stays bounded
+
+
+def _slices(loans: pa.Table, size: int = LOANS_PER_SLICE) -> list[tuple[int, int]]:
+    """Loan-id bounds [lo, hi) of consecutive slices of at most `size` loans (one slice when empty)."""
+    ids = pc.sort_indices(loans["id"])
+    if len(loans) <= size:
+        return [(-(2**62), 2**62)]
+    sorted_ids = pc.take(loans["id"], ids).to_numpy()
+    starts = [int(sorted_ids[k]) for k in range(0, len(sorted_ids), size)]
+    return [(lo, hi) for lo, hi in zip(starts, [*starts[1:], 2**62], strict=True)]
+
+
+def _slice(loans: pa.Table, installments: pa.Table, lo: int, hi: int) -> tuple[pa.Table, pa.Table]:
+    if lo == -(2**62) and hi == 2**62:
+        return loans, installments
+
+    def keep(ids: Any) -> Any:
+        return pc.and_(pc.greater_equal(ids, lo), pc.less(ids, hi))
+
+    return loans.filter(keep(loans["id"])), installments.filter(keep(installments["loan_id"]))
+
+
+def _concat_all(parts: list[Results | None]) -> Results:
+    out = parts[0]
+    assert out is not None
+    for part in parts[1:]:
+        out = _concat(out, part)
+    return out

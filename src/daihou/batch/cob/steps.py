@@ -246,8 +246,11 @@ def _rank(grade_code: ir.StringValue) -> ir.IntegerValue:
 def classify(book: Book, ctx: RunContext) -> Book:
     """`grades.classify`: the DPD floors of the profile, the restructuring floor, approved overrides."""
     loans, day = book.loans, _day(ctx)
-    floors = sorted(ctx.rules.profile.floors, key=lambda f: f.dpd_over, reverse=True)
-    floor_rank = ibis.cases(*[(loans.dpd > f.dpd_over, f.at_least.rank) for f in floors], else_=0)
+    # the worst class among the floors the DPD is over (`grades.floor_grade`), whatever their order
+    floor_rank = ibis.greatest(
+        ibis.literal(0, "int64"),
+        *[ibis.ifelse(loans.dpd > f.dpd_over, f.at_least.rank, 0).cast("int64") for f in ctx.rules.profile.floors],
+    )
     restructured = loans.restructured_until.notnull() & (day <= loans.restructured_until)
     restructuring_rank = ibis.ifelse(
         restructured, ibis.greatest(_rank(loans.restructure_floor.fill_null("")), Grade.SPECIAL_MENTION.rank), 0

@@ -14,15 +14,16 @@ Day conventions (one business day is closed at a time):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from daihou.domain.calendar import DayCount, Frequency, days_between
 from daihou.domain.journal import Account
-from daihou.domain.money import div_round, rate_ppm
+from daihou.domain.money import div_round, rate_from_ppm, rate_ppm
 from daihou.domain.products import AllocationMode, AllocationRule, Component, RepaymentMethod
 from daihou.domain.schedule import PPM, Schedule
 
@@ -187,6 +188,28 @@ class Loan:
     def next_due_date(self, on: date) -> date | None:
         upcoming = [i.due_date for i in self.installments if i.due_date >= on and not i.settled]
         return min(upcoming, default=None)
+
+
+def terms_from_columns(m: Mapping[Any, Any]) -> LoanTerms:
+    """LoanTerms from their column form (rates in millionths), as the store and the batch hold them."""
+    return LoanTerms(
+        loan_no=m["loan_no"],
+        principal_fen=m["principal_fen"],
+        rate_annual=rate_from_ppm(m["rate_annual_ppm"]),
+        penalty_rate_annual=rate_from_ppm(m["penalty_rate_annual_ppm"]),
+        periods=m["periods"],
+        method=RepaymentMethod(m["method"]),
+        disbursed_on=m["disbursed_on"],
+        first_due_on=m["first_due_on"],
+        frequency=Frequency(m["frequency"]),
+        day_count=DayCount(m["day_count"]),
+        grace_days=m["grace_days"],
+        dpd_tolerance_fen=m["dpd_tolerance_fen"],
+        compound_interest=bool(m["compound_interest"]),
+        allocation=AllocationRule(
+            tuple(Component(c) for c in m["allocation_order"].split(",")), AllocationMode(m["allocation_mode"])
+        ),
+    )
 
 
 def open_loan(terms: LoanTerms, schedule: Schedule) -> Loan:

@@ -115,3 +115,8 @@ def rate_ppm(rate: Decimal) -> int:
 def quantize_rate(rate: Decimal) -> Decimal:
     """Round a derived rate (e.g. contract rate × 1.5) half-up to the millionth."""
     return rate.quantize(_RATE_QUANTUM, rounding=ROUND_HALF_UP).normalize()
+
+
+def rate_from_ppm(ppm: int) -> Decimal:
+    """The Decimal rate of its integer column form (49000 -> 0.049)."""
+    return (Decimal(ppm) / 1_000_000).normalize() if ppm else Decimal(0)

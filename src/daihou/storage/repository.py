@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
@@ -12,8 +11,8 @@ from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, upd
 
 from daihou.domain.calendar import DayCount, Frequency
 from daihou.domain.journal import JournalEntry
-from daihou.domain.loan import Installment, Loan, LoanStatus, LoanTerms, Owed
-from daihou.domain.money import rate_ppm
+from daihou.domain.loan import Installment, Loan, LoanStatus, LoanTerms, Owed, terms_from_columns
+from daihou.domain.money import rate_from_ppm, rate_ppm
 from daihou.domain.parties import (
     Borrower,
     Collateral,
@@ -45,8 +44,7 @@ def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
         yield items[i : i + size]
 
 
-def ppm_rate(ppm: int) -> Decimal:
-    return (Decimal(ppm) / 1_000_000).normalize() if ppm else Decimal(0)
+ppm_rate = rate_from_ppm
 
 
 def insert_id(conn: Connection, table: Table, values: dict[str, Any]) -> int:
@@ -95,23 +93,7 @@ def _installment(row: Row[Any]) -> Installment:
     )
 
 
-def terms_from_row(m: Any) -> LoanTerms:
-    return LoanTerms(
-        loan_no=m["loan_no"],
-        principal_fen=m["principal_fen"],
-        rate_annual=ppm_rate(m["rate_annual_ppm"]),
-        penalty_rate_annual=ppm_rate(m["penalty_rate_annual_ppm"]),
-        periods=m["periods"],
-        method=RepaymentMethod(m["method"]),
-        disbursed_on=m["disbursed_on"],
-        first_due_on=m["first_due_on"],
-        frequency=Frequency(m["frequency"]),
-        day_count=DayCount(m["day_count"]),
-        grace_days=m["grace_days"],
-        dpd_tolerance_fen=m["dpd_tolerance_fen"],
-        compound_interest=m["compound_interest"],
-        allocation=_allocation(m["allocation_order"], m["allocation_mode"]),
-    )
+terms_from_row = terms_from_columns
 
 
 def loan_state_values(loan: Loan) -> dict[str, Any]:

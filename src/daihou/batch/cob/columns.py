@@ -13,10 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from daihou.domain.calendar import DayCount, Frequency
-from daihou.domain.loan import Installment, Loan, LoanStatus, LoanTerms, Owed
+from daihou.domain.loan import Installment, Loan, LoanStatus, Owed, terms_from_columns
 from daihou.domain.money import rate_ppm
-from daihou.domain.products import AllocationMode, AllocationRule, Component, RepaymentMethod
+from daihou.domain.products import Component
 
 OWED = ("due", "paid", "waived")
 INSTALLMENT_OWED = ("principal", "interest", "penalty", "compound")
@@ -141,24 +140,7 @@ def from_arrow(loans: pa.Table, installments: pa.Table) -> dict[int, Loan]:
         )
     out = {}
     for r in loans.to_pylist():
-        terms = LoanTerms(
-            loan_no=r["loan_no"],
-            principal_fen=r["principal_fen"],
-            rate_annual=_rate(r["rate_annual_ppm"]),
-            penalty_rate_annual=_rate(r["penalty_rate_annual_ppm"]),
-            periods=r["periods"],
-            method=RepaymentMethod(r["method"]),
-            disbursed_on=r["disbursed_on"],
-            first_due_on=r["first_due_on"],
-            frequency=Frequency(r["frequency"]),
-            day_count=DayCount(r["day_count"]),
-            grace_days=r["grace_days"],
-            dpd_tolerance_fen=r["dpd_tolerance_fen"],
-            compound_interest=r["compound_interest"],
-            allocation=AllocationRule(
-                tuple(Component(c) for c in r["allocation_order"].split(",")), AllocationMode(r["allocation_mode"])
-            ),
-        )
+        terms = terms_from_columns(r)
         out[r["id"]] = Loan(
             terms,
             tuple(by_loan.get(r["id"], ())),
@@ -171,12 +153,6 @@ def from_arrow(loans: pa.Table, installments: pa.Table) -> dict[int, Loan]:
             r["schedule_version"],
         )
     return out
-
-
-def _rate(ppm: int) -> Any:
-    from decimal import Decimal
-
-    return (Decimal(ppm) / 1_000_000).normalize() if ppm else Decimal(0)
 
 
 def first_day(loans: pa.Table) -> date | None:

@@ -61,6 +61,9 @@ KILL_POINTS = (
 )
 
 
+PREFIX = f"daihou_crash_{os.getpid()}_"  # per session: parallel runs never share databases
+
+
 class FixedClock:
     def now(self) -> datetime:
         return datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
@@ -78,7 +81,7 @@ class Backend:
     def url(self, db: str) -> str:
         if self.admin_url is None:
             return f"sqlite:///{self.root / (db + '.db')}"
-        return self.admin_url.rsplit("/", 1)[0] + f"/daihou_crash_{db}"
+        return self.admin_url.rsplit("/", 1)[0] + f"/{PREFIX}{db}"
 
     def copy(self, source: str, target: str) -> str:
         """A copy of database `source` named `target` (replacing any), and its URL."""
@@ -93,14 +96,14 @@ class Backend:
                 out.close()
         else:
             self._admin(
-                f"DROP DATABASE IF EXISTS daihou_crash_{target} WITH (FORCE)",
-                f"CREATE DATABASE daihou_crash_{target} TEMPLATE daihou_crash_{source}",
+                f"DROP DATABASE IF EXISTS {PREFIX}{target} WITH (FORCE)",
+                f"CREATE DATABASE {PREFIX}{target} TEMPLATE {PREFIX}{source}",
             )
         return self.url(target)
 
     def create(self, db: str) -> str:
         if self.admin_url is not None:
-            self._admin(f"DROP DATABASE IF EXISTS daihou_crash_{db} WITH (FORCE)", f"CREATE DATABASE daihou_crash_{db}")
+            self._admin(f"DROP DATABASE IF EXISTS {PREFIX}{db} WITH (FORCE)", f"CREATE DATABASE {PREFIX}{db}")
         return self.url(db)
 
     def drop_all(self) -> None:
@@ -108,7 +111,7 @@ class Backend:
             return
         eng = _admin_engine(self.admin_url)
         with eng.connect() as conn:
-            names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'daihou_crash_%'")).scalars()
+            names = conn.execute(text(f"SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'")).scalars()
             for name in list(names):
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         eng.dispose()

@@ -9,7 +9,8 @@ WAL database afterwards).
 
 The book (defaults): 36-month loans, 55 % 等额本息 (a third of them on the CONSUMER product, 3 grace
 days), 25 % 等额本金, 20 % 先息后本; rates 3–24 %; principal 1,000–500,000 yuan (log-uniform);
-disbursed over the 35 months before the business date, so every age is present; 20 % broken first
+disbursed over the 35 months (at most periods − 1) before the business date, so that every age is
+present and no term has ended; 20 % broken first
 periods; 10 % ACT/365. Behaviour: 5 % paid off early (out of the run's scope), 8 % overdue (the
 last 1–12 due installments unpaid, the oldest sometimes part-paid, penalty and compound interest
 accrued), 3 % holding borrower credit (some of them also overdue or due on the business date, so
@@ -104,7 +105,7 @@ def generate(
     penalty_rate = rate * multiplier // PPM
     yuan = np.exp(rng.uniform(np.log(1_000), np.log(500_000), size=n))
     principal = np.clip(np.round(yuan / 100) * 100, 1_000, 500_000).astype(np.int64) * 100
-    disbursed = prev - rng.integers(0, 35 * 30, size=n)
+    disbursed = prev - rng.integers(0, max(1, min(35, periods - 1) * 30), size=n)  # no term has ended yet
     first_due = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     broken = rng.random(n) < 0.20
     first_due[broken] = disbursed[broken] + rng.integers(10, 61, size=int(broken.sum()))

@@ -95,10 +95,17 @@ class Backend:
                 src.close()
                 out.close()
         else:
-            self._admin(
-                f"DROP DATABASE IF EXISTS {PREFIX}{target} WITH (FORCE)",
-                f"CREATE DATABASE {PREFIX}{target} TEMPLATE {PREFIX}{source}",
-            )
+            for attempt in range(20):  # the server may still be closing a session on the template
+                try:
+                    self._admin(
+                        f"DROP DATABASE IF EXISTS {PREFIX}{target} WITH (FORCE)",
+                        f"CREATE DATABASE {PREFIX}{target} TEMPLATE {PREFIX}{source}",
+                    )
+                    break
+                except Exception:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
         return self.url(target)
 
     def create(self, db: str) -> str:

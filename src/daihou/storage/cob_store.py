@@ -1,9 +1,12 @@
 """The close of business's I/O with the operational store: bulk columnar load and atomic write-back.
 
-Load reads through DuckDB's SQLite or PostgreSQL scanner straight into Arrow (no Python rows).
-Write-back stages the changed rows in temporary tables and applies them with one UPDATE … FROM per
-table, journal entries with ids assigned in bulk, and the run record — all in one transaction, so
-a run killed at any point leaves the store as it was before the run.
+Load reads through DuckDB (its SQLite or PostgreSQL extension) straight into Arrow, no Python rows:
+the store itself filters the installments down to those the day can change and sums each loan's
+future ones into one row (`SqlCobStore.load`), in parallel id ranges. Write-back updates the loans
+and the changed installments by key, posts the journal (entry ids assigned in bulk after the
+largest) and the run record — all in one transaction, so a run killed at any point leaves the store
+as it was before the run. On SQLite the rows are updated with `executemany` under a large page
+cache; on PostgreSQL they are staged with COPY and applied with one UPDATE … FROM per table.
 """
 
 from __future__ import annotations

@@ -3,6 +3,13 @@
 Loans that are in step (last closed yesterday) go through the columnar pipeline. Loans that missed
 days (booked or imported with a past date) are closed by the scalar reference `close_through`, whose
 results have the same shape; the differential tests prove both paths agree.
+
+The store hands over only what the day can change (see `SqlCobStore.load`), and the steps run on
+slices of at most `LOANS_PER_SLICE` loans whose results are gathered, so memory stays bounded on
+any book; everything is then written back in one transaction. A run killed anywhere leaves the
+store as it was (or, killed after the commit, closed): the next run starts again cleanly, and a
+catch-up over several days resumes at the first day not closed (`plan`). `checkpoint` lets the
+crash tests kill a run at named points.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from daihou.config import Settings
 from daihou.service.ports import Clock, UnitOfWork
 from daihou.storage.engine import is_initialised, make_engine, migrate, reset
 from daihou.storage.repository import SqlUnitOfWork
-from daihou.workflow.reminders import generate_reminders
+from daihou.workflow.daily import run_after_close
 
 
 class SystemClock:
@@ -78,9 +78,7 @@ class App:
             done.append(result)
             if isinstance(result, Refused):
                 break
-            # tomorrow's repayment reminders, planned before their morning send times (idempotent)
-            reminders = generate_reminders(self, day + timedelta(days=1))
-            result.counts["reminders_planned"] = reminders.created
+            result.counts.update(run_after_close(self, day))
         return done
 
     def today(self) -> date:

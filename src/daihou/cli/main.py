@@ -13,12 +13,17 @@ from rich.table import Table
 
 from daihou import bootstrap
 from daihou.batch.cob.runner import Refused
+from daihou.cli.case_cmd import case_app
 from daihou.cli.cob_cmd import classification_app, cob_app, rules_app
 from daihou.cli.import_cmd import import_app
 from daihou.cli.labels import label
 from daihou.cli.model_cmd import model_app
+from daihou.cli.recovery_cmd import recovery_app
 from daihou.cli.reminder_cmd import reminder_app
 from daihou.cli.report_cmd import report_app
+from daihou.cli.user_cmd import user_app
+from daihou.cli.visit_cmd import visit_app
+from daihou.cli.warning_cmd import warning_app
 from daihou.config import Settings
 from daihou.domain.calendar import DayCount, Frequency
 from daihou.domain.money import Money, MoneyFormatError, parse_rate_percent, yuan_text
@@ -416,3 +421,8 @@ app.add_typer(classification_app, name="classification")
 app.add_typer(report_app, name="report")
 app.add_typer(reminder_app, name="reminder")
 app.add_typer(model_app, name="model")
+app.add_typer(visit_app, name="visit")
+app.add_typer(warning_app, name="warning")
+app.add_typer(case_app, name="case")
+app.add_typer(recovery_app, name="recovery")
+app.add_typer(user_app, name="user")

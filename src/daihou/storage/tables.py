@@ -390,6 +390,7 @@ from daihou.storage import (  # noqa: E402, F401
     collection_tables,
     portal_tables,
     recovery_tables,
+    score_tables,
     security_tables,
     visit_tables,
     warning_tables,

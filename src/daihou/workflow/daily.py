@@ -25,8 +25,15 @@ def plan_reminders(app: App, day: date) -> dict[str, int]:
     return {"reminders_planned": generate_reminders(app, day + timedelta(days=1)).created}
 
 
+def plan_visits(app: App, day: date) -> dict[str, int]:
+    """Follow-up visits: next plans, missed ones overdue, monthly for high risk (set-based)."""
+    from daihou.workflow.visits import plan_visits as plan
+
+    return plan(app, day)
+
+
 def steps() -> list[DailyStep]:
-    return [plan_reminders]
+    return [plan_reminders, plan_visits]
 
 
 def run_after_close(app: App, day: date) -> dict[str, int]:

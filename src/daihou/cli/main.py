@@ -365,8 +365,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed builds the same book.")] = 7,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Last closed business date (default yesterday).")] = None,
     reset: Annotated[bool, typer.Option(help="Drop an existing book in --db first.")] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the book and stop (do not serve it).")] = False,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
-    """Build a realistic synthetic loan book and close its last business day with the batch."""
+    """Build a realistic synthetic loan book, close its last business day, then serve it with demo users."""
     from datetime import timedelta
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -412,6 +415,42 @@ def demo(
     console.print(
         f"next: daihou --db {application.settings.database_url} cob run   |   daihou report portfolio --date {day}"
     )
+    _demo_users(application)
+    if not no_serve:
+        _serve(application, host, port)
+
+
+def _demo_users(application: bootstrap.App) -> None:
+    from daihou.security.demo import ensure_demo_users
+
+    table = Table(title="demo users (演示用户)")
+    for key in ("username", "password", "role", "scope"):
+        table.add_column(key)
+    for u in ensure_demo_users(application):
+        table.add_row(u.username, u.password, u.role, u.scope)
+    console.print(table)
+
+
+def _serve(application: bootstrap.App, host: str, port: int) -> None:
+    import uvicorn
+
+    from daihou.api.app import create_app
+
+    url = application.settings.database_url
+    console.print(f"serving {url} on http://{host}:{port}/  (API: /api/v1, /openapi.json)")
+    uvicorn.run(create_app(application), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a reverse proxy).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the staff application, the borrower portal and the REST API (/api/v1) with uvicorn."""
+    _serve(_ready(ctx), host, port)
 
 
 app.add_typer(import_app, name="import")

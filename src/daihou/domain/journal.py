@@ -24,6 +24,7 @@ class Account(StrEnum):
     PENALTY_INCOME = "penalty_income"  # 6012 penalty and compound interest income
     FEE_INCOME = "fee_income"  # 6021
     WRITE_OFF = "write_off"  # 6701 principal and costs written off or waived
+    RECOVERY_INCOME = "recovery_income"  # 6301 money recovered on loans already written off (核销后收回)
 
 
 class EntryKind(StrEnum):
@@ -34,6 +35,8 @@ class EntryKind(StrEnum):
     WAIVER = "waiver"
     CHARGE = "charge"
     REVERSAL = "reversal"
+    RESTRUCTURE = "restructure"
+    WRITE_OFF = "write_off"
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,6 +231,8 @@ def position(loan: Loan) -> dict[Account, int]:
     interest_accrued = sum(i.interest_accrued_fen for i in inst)
     interest_waived = sum(i.interest.waived for i in inst)
     penalty = [i.penalty for i in inst] + [i.compound for i in inst]
+    # Money received after a write-off finds nothing owed on the books: it is recovery income, not credit.
+    recovered = loan.credit_fen if loan.status is LoanStatus.WRITTEN_OFF else 0
     return {
         Account.CASH: loan.received_fen - loan.terms.principal_fen - loan.cost.due,
         Account.PRINCIPAL_RECEIVABLE: sum(i.principal.outstanding for i in inst),
@@ -238,11 +240,12 @@ def position(loan: Loan) -> dict[Account, int]:
         Account.PENALTY_RECEIVABLE: sum(p.outstanding for p in penalty),
         Account.FEE_RECEIVABLE: loan.fee.outstanding,
         Account.COST_RECEIVABLE: loan.cost.outstanding,
-        Account.BORROWER_CREDIT: -loan.credit_fen,
+        Account.BORROWER_CREDIT: -(loan.credit_fen - recovered),
         Account.INTEREST_INCOME: -(interest_accrued - interest_waived),
         Account.PENALTY_INCOME: -sum(p.due - p.waived for p in penalty),
         Account.FEE_INCOME: -(loan.fee.due - loan.fee.waived),
         Account.WRITE_OFF: sum(i.principal.waived for i in inst) + loan.cost.waived,
+        Account.RECOVERY_INCOME: -recovered,
     }
 
 

@@ -30,7 +30,9 @@ from daihou.domain.loan import (
 )
 from daihou.domain.money import div_round, rate_ppm, yuan_text
 from daihou.domain.products import Component, RepaymentMethod
+from daihou.domain.restructuring import Refusal, Restructure, restructure
 from daihou.domain.schedule import PPM, Period, amortize
+from daihou.domain.writeoff import WriteOff, write_off
 
 
 class Code(StrEnum):
@@ -50,6 +52,9 @@ class Code(StrEnum):
     ALREADY_REVERSED = "already_reversed"
     NOT_REVERSIBLE = "not_reversible"
     LATER_EVENT_DEPENDS = "later_event_depends"
+    INVALID_RESTRUCTURING = "invalid_restructuring"
+    NOTHING_TO_RESTRUCTURE = "nothing_to_restructure"
+    NOTHING_TO_WRITE_OFF = "nothing_to_write_off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +103,15 @@ class Charge:
     reason: str = ""
 
 
-Event = Payment | Prepayment | Waiver | Charge
+Event = Payment | Prepayment | Waiver | Charge | Restructure | WriteOff
 
 ENTRY_KIND = {
     Payment: EntryKind.PAYMENT,
     Prepayment: EntryKind.PREPAYMENT,
     Waiver: EntryKind.WAIVER,
     Charge: EntryKind.CHARGE,
+    Restructure: EntryKind.RESTRUCTURE,
+    WriteOff: EntryKind.WRITE_OFF,
 }
 
 
@@ -168,7 +175,7 @@ def _check(loan: Loan, event: Event) -> Rejected | None:
         return Rejected(Code.LOAN_CLOSED, f"loan {loan.loan_no} is {loan.status.value}")
     if loan.status is LoanStatus.WRITTEN_OFF and not isinstance(event, Payment):
         return Rejected(Code.LOAN_WRITTEN_OFF, f"loan {loan.loan_no} is written off")
-    if event.amount_fen <= 0:
+    if not isinstance(event, Restructure | WriteOff) and event.amount_fen <= 0:
         return Rejected(Code.AMOUNT_NOT_POSITIVE, f"amount {yuan_text(event.amount_fen)} is not positive")
     if event.on < loan.terms.disbursed_on:
         return Rejected(Code.BEFORE_DISBURSEMENT, f"{event.on} is before disbursement {loan.terms.disbursed_on}")
@@ -387,6 +394,11 @@ def _apply_event(loan: Loan, event: Event) -> tuple[Loan, tuple[Part, ...]] | Re
         return _apply_prepayment(loan, event)
     if isinstance(event, Waiver):
         return _apply_waiver(loan, event)
+    if isinstance(event, Restructure | WriteOff):
+        done = restructure(loan, event) if isinstance(event, Restructure) else write_off(loan, event)
+        if isinstance(done, Refusal):
+            return Rejected(Code(done.code), done.message)
+        return done[0], done[1]
     return _apply_charge(loan, event)
 
 

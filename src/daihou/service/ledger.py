@@ -16,6 +16,7 @@ from daihou.domain.booking import book
 from daihou.domain.journal import EntryKind
 from daihou.domain.loan import Installment, Loan, Part
 from daihou.domain.money import yuan_text
+from daihou.domain.restructuring import Restructure
 from daihou.domain.servicing import (
     Applied,
     Charge,
@@ -28,6 +29,7 @@ from daihou.domain.servicing import (
     apply,
     restate,
 )
+from daihou.domain.writeoff import WriteOff
 from daihou.service.commands import BookLoan
 from daihou.service.ports import LoanInfo, NewTransaction, UnitOfWork
 
@@ -123,7 +125,16 @@ def charge(uow: UnitOfWork, loan_no: str, event: Charge) -> Outcome:
     return _post(uow, loan_no, event)
 
 
-_KIND = {Payment: "payment", Prepayment: "prepayment", Waiver: "waiver", Charge: "charge"}
+_KIND = {
+    Payment: "payment",
+    Prepayment: "prepayment",
+    Waiver: "waiver",
+    Charge: "charge",
+    Restructure: "restructure",
+    WriteOff: "write_off",
+}
+# Undone only by a new approved request (service.restructuring), never by a plain reversal.
+NOT_REVERSIBLE_KINDS = frozenset({"restructure", "write_off"})
 
 
 def _post(uow: UnitOfWork, loan_no: str, event: Event) -> Outcome:
@@ -192,6 +203,8 @@ _ENTRY = {
     Prepayment: EntryKind.PREPAYMENT,
     Waiver: EntryKind.WAIVER,
     Charge: EntryKind.CHARGE,
+    Restructure: EntryKind.RESTRUCTURE,
+    WriteOff: EntryKind.WRITE_OFF,
 }
 
 
@@ -203,7 +216,7 @@ def reverse(uow: UnitOfWork, reference: str, on: date, reason: str = "") -> Outc
             return Outcome("transaction_not_found", f"no transaction with reference {reference}", reference=reference)
         if txn.reversed:
             return Outcome("already_reversed", f"{reference} is already reversed", txn.loan_no, reference)
-        if txn.kind not in _KIND.values():
+        if txn.kind not in _KIND.values() or txn.kind in NOT_REVERSIBLE_KINDS:
             return Outcome("not_reversible", f"a {txn.kind} cannot be reversed", txn.loan_no, reference)
         loan = uow.loans.get(txn.loan_no)
         assert loan is not None

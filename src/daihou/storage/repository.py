@@ -25,7 +25,9 @@ from daihou.domain.parties import (
     Valuation,
 )
 from daihou.domain.products import AllocationMode, AllocationRule, Component, Product, RepaymentMethod
+from daihou.domain.restructuring import restructure_from_columns, restructured_terms
 from daihou.domain.servicing import Charge, Event, Payment, Prepayment, PrepaymentMode, Waiver
+from daihou.domain.writeoff import WriteOff
 from daihou.service.ports import (
     Clock,
     ConcurrencyError,
@@ -34,6 +36,7 @@ from daihou.service.ports import (
     OverrideRecord,
     TransactionRecord,
 )
+from daihou.storage import recovery_tables as rt
 from daihou.storage import tables as t
 
 CHUNK = 500  # keys per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
@@ -150,7 +153,7 @@ class SqlLoans:
             return None
         m = row._mapping
         loan = Loan(
-            terms_from_row(m),
+            self._current_terms(m),
             self._installments(m["id"], m["schedule_version"]),
             LoanStatus(m["status"]),
             _owed(row, "cost"),
@@ -162,6 +165,21 @@ class SqlLoans:
         )
         self._seen[loan_no] = (m["id"], m["version"], loan)
         return loan
+
+    def _current_terms(self, m: Any) -> LoanTerms:
+        """The booked terms, or those of the latest restructuring (the booked row keeps the original
+        terms, which a replay from the opening needs)."""
+        rs, tx = rt.restructurings, t.transactions
+        q = (
+            select(*_RESTRUCTURE_COLUMNS, tx.c.value_date, tx.c.reference, tx.c.reason)
+            .join(tx, tx.c.id == rs.c.transaction_id)
+            .where(rs.c.loan_id == m["id"], tx.c.reversed.is_(False))
+            .order_by(tx.c.value_date.desc(), tx.c.id.desc())
+            .limit(1)
+        )
+        latest = self.conn.execute(q).first()
+        terms = terms_from_row(m)
+        return terms if latest is None else restructured_terms(terms, restructure_from_columns(latest._mapping))
 
     def info(self, loan_no: str) -> LoanInfo | None:
         q = (
@@ -259,12 +277,13 @@ class SqlLoans:
 
     def events(self, loan_no: str) -> list[tuple[int, Event]]:
         q = (
-            select(t.transactions)
+            select(t.transactions, *_RESTRUCTURE_COLUMNS)
             .join(t.loans, t.loans.c.id == t.transactions.c.loan_id)
+            .outerjoin(rt.restructurings, rt.restructurings.c.transaction_id == t.transactions.c.id)
             .where(
                 t.loans.c.loan_no == loan_no,
                 t.transactions.c.reversed.is_(False),
-                t.transactions.c.kind.in_(("payment", "prepayment", "waiver", "charge")),
+                t.transactions.c.kind.in_(EVENT_KINDS),
             )
             .order_by(t.transactions.c.value_date, t.transactions.c.id)
         )
@@ -277,8 +296,19 @@ class SqlLoans:
         return found
 
 
+EVENT_KINDS = ("payment", "prepayment", "waiver", "charge", "restructure", "write_off")
+_RESTRUCTURE_COLUMNS = tuple(
+    rt.restructurings.c[name].label(f"rs_{name}")
+    for name in ("kind", "periods", "rate_annual_ppm", "method", "arrears", "first_due_on")
+)
+
+
 def _event(r: Row[Any]) -> Event:
     m = r._mapping
+    if m["kind"] == "restructure":
+        return restructure_from_columns(m)
+    if m["kind"] == "write_off":
+        return WriteOff(m["value_date"], m["reference"], m["reason"] or "")
     if m["kind"] == "payment":
         return Payment(m["value_date"], m["amount_fen"], m["reference"])
     if m["kind"] == "prepayment":

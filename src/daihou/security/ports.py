@@ -117,7 +117,14 @@ class SecurityStore(Protocol):
     # idempotency (API money-moving calls)
     def stored_response(self, actor: str, key: str) -> StoredResponse | None: ...
     def store_response(
-        self, actor: str, key: str, request_sha256: str, status_code: int, body: Any, now: datetime
+        self,
+        actor: str,
+        key: str,
+        request_sha256: str,
+        status_code: int,
+        body: Any,
+        now: datetime,
+        audit: AuditEntry | None = None,
     ) -> StoredResponse: ...
 
 

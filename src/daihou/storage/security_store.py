@@ -53,6 +53,20 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _audit_row(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": e.at,
+        "actor": e.actor[:64],
+        "actor_role": e.actor_role[:32],
+        "action": e.action[:64],
+        "entity": e.entity[:32],
+        "entity_id": str(e.entity_id)[:64],
+        "before_json": _dump(e.before),
+        "after_json": _dump(e.after),
+        "ip": e.ip[:64] if e.ip else None,
+    }
+
+
 class SqlSecurityStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -261,20 +275,7 @@ class SqlSecurityStore:
     def append_audit(self, entries: list[AuditEntry]) -> None:
         if not entries:
             return
-        rows = [
-            {
-                "at": e.at,
-                "actor": e.actor[:64],
-                "actor_role": e.actor_role[:32],
-                "action": e.action[:64],
-                "entity": e.entity[:32],
-                "entity_id": str(e.entity_id)[:64],
-                "before_json": _dump(e.before),
-                "after_json": _dump(e.after),
-                "ip": (e.ip or None) and e.ip[:64],
-            }
-            for e in entries
-        ]
+        rows = [_audit_row(e) for e in entries]
         with self.engine.begin() as c:
             c.execute(insert(audit_log), rows)
 
@@ -328,11 +329,21 @@ class SqlSecurityStore:
         return StoredResponse(r.request_sha256, r.status_code, json.loads(r.response_json)) if r else None
 
     def store_response(
-        self, actor: str, key: str, request_sha256: str, status_code: int, body: Any, now: datetime
+        self,
+        actor: str,
+        key: str,
+        request_sha256: str,
+        status_code: int,
+        body: Any,
+        now: datetime,
+        audit: AuditEntry | None = None,
     ) -> StoredResponse:
-        """Keep the first response for (actor, key); a concurrent second writer gets the first one back."""
+        """Keep the first response for (actor, key), with its audit entry in the same transaction; a
+        concurrent second writer gets the first one back."""
         try:
             with self.engine.begin() as c:
+                if audit is not None:
+                    c.execute(insert(audit_log), [_audit_row(audit)])
                 c.execute(
                     insert(idempotency_keys).values(
                         actor=actor,

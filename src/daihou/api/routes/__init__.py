@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from daihou.api.routes import auth
+from daihou.api.routes import admin, auth, loans
 
-ROUTERS: list[APIRouter] = [auth.router]
+ROUTERS: list[APIRouter] = [auth.router, loans.router, admin.router]

@@ -35,6 +35,8 @@ class Code(StrEnum):
     THIRD_PARTY_DISCLOSURE = "third_party_disclosure"
     BANNED_LANGUAGE = "banned_language"
     DEBT_PLACEHOLDER_FOR_CONTACT = "debt_placeholder_for_contact"
+    DEBTOR_REACHABLE = "debtor_reachable"  # a contact person while the debtor can still be reached
+    AMOUNT_ABOVE_CAP = "amount_above_cap"  # more than a legal cap lets be collected
 
 
 class Scope(StrEnum):

@@ -136,8 +136,12 @@ class StrategyRule:
     challenger_share: Decimal
 
     def matches(self, stage: str, score_band: str, balance_band: str, product: str) -> bool:
-        pairs = ((self.stage, stage), (self.score_band, score_band), (self.balance_band, balance_band),
-                 (self.product, product))  # fmt: skip
+        pairs = (
+            (self.stage, stage),
+            (self.score_band, score_band),
+            (self.balance_band, balance_band),
+            (self.product, product),
+        )
         return all(want in (ANY, got) for want, got in pairs)
 
 
@@ -266,9 +270,9 @@ def policy_problems(p: CollectionPolicy) -> list[str]:
             problems.append(f"rules: no rule for stage {stage!r}")
         if stage not in p.stage_prior_pay_ppm:
             problems.append(f"stage_prior_pay_ppm: missing {stage!r}")
-    for t in p.treatments.values():
-        if bad := [c for c in t.channels if c not in CHANNELS]:
-            problems.append(f"treatments.{t.code}: unknown channels {bad}")
+    for tr in p.treatments.values():
+        if bad := [c for c in tr.channels if c not in CHANNELS]:
+            problems.append(f"treatments.{tr.code}: unknown channels {bad}")
     for name, bands in (("scores.bands", p.score_bands), ("balance_bands", p.balance_bands)):
         limits = [b.below for b in bands]
         if not bands or limits[-1] is not None or None in limits[:-1]:

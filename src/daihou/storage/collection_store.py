@@ -280,10 +280,30 @@ def _open_row_select(policy: dc.CollectionPolicy, day: date, now: datetime, reas
 
 
 OPEN_COLUMNS = [
-    "loan_id", "borrower_id", "stage", "status", "opened_on", "open_reason", "stage_since", "segment",
-    "strategy_arm", "treatment", "worker", "score_band", "balance_band", "balance_at_open_fen", "balance_fen",
-    "overdue_fen", "collectable_fen", "collected_fen", "pd_ppm", "dpd", "version", "created_at", "updated_at",
-]  # fmt: skip
+    "loan_id",
+    "borrower_id",
+    "stage",
+    "status",
+    "opened_on",
+    "open_reason",
+    "stage_since",
+    "segment",
+    "strategy_arm",
+    "treatment",
+    "worker",
+    "score_band",
+    "balance_band",
+    "balance_at_open_fen",
+    "balance_fen",
+    "overdue_fen",
+    "collectable_fen",
+    "collected_fen",
+    "pd_ppm",
+    "dpd",
+    "version",
+    "created_at",
+    "updated_at",
+]
 
 
 def _no_open_case(loans: Any) -> ColumnElement[bool]:
@@ -449,11 +469,17 @@ def apply_transitions(
         insert(case_events).from_select(
             ["case_id", "business_date", "kind", "from_stage", "to_stage", "detail", "actor", "created_at"],
             select(
-                cc.id, literal(day, Date), closed_kind, cc.stage, stage,
-                func.coalesce(close, literal(detail)), literal("system", String), stamp,
+                cc.id,
+                literal(day, Date),
+                closed_kind,
+                cc.stage,
+                stage,
+                func.coalesce(close, literal(detail)),
+                literal("system", String),
+                stamp,
             ).where(cc.id.in_(ids)),
         )
-    )  # fmt: skip
+    )
     conn.execute(
         update(collection_cases)
         .where(cc.id.in_(ids))
@@ -632,20 +658,35 @@ def evaluate_promises(conn: Connection, final_through: date, loan_ids: Sequence[
 
 
 def add_promises(
-    conn: Connection, case_id: int, loan_id: int, parts: Sequence[tuple[date, int]], day: date, actor: str,
-    now: datetime, contact_id: int | None,
-) -> list[int]:  # fmt: skip
+    conn: Connection,
+    case_id: int,
+    loan_id: int,
+    parts: Sequence[tuple[date, int]],
+    day: date,
+    actor: str,
+    now: datetime,
+    contact_id: int | None,
+) -> list[int]:
     ids: list[int] = []
     plan_id: int | None = None
     for due_on, amount in parts:
         got = conn.execute(
             insert(promises)
             .values(
-                case_id=case_id, loan_id=loan_id, promised_on=day, due_on=due_on, amount_fen=amount, paid_fen=0,
-                status="pending", plan_id=plan_id, contact_id=contact_id, created_by=actor, created_at=utc(now),
+                case_id=case_id,
+                loan_id=loan_id,
+                promised_on=day,
+                due_on=due_on,
+                amount_fen=amount,
+                paid_fen=0,
+                status="pending",
+                plan_id=plan_id,
+                contact_id=contact_id,
+                created_by=actor,
+                created_at=utc(now),
             )
             .returning(promises.c.id)
-        ).scalar_one()  # fmt: skip
+        ).scalar_one()
         ids.append(int(got))
         if len(parts) > 1 and plan_id is None:
             plan_id = int(got)
@@ -803,9 +844,24 @@ def build_worklist(conn: Connection, policy: dc.CollectionPolicy, rules: Conduct
         literal(utc(window_end), DateTime(timezone=True)),
         literal("queued", String),
     ).where(capped.c.rk <= capped.c.capacity)
-    cols = ["business_date", "case_id", "collector", "rank", "channel", "number", "amount_fen", "pay_ppm",
-            "expected_fen", "window_start", "window_end", "status"]  # fmt: skip
-    return conn.execute(insert(worklist_items).from_select(cols, rows)).rowcount or 0
+    cols = [
+        "business_date",
+        "case_id",
+        "collector",
+        "rank",
+        "channel",
+        "number",
+        "amount_fen",
+        "pay_ppm",
+        "expected_fen",
+        "window_start",
+        "window_end",
+        "status",
+    ]
+    conn.execute(insert(worklist_items).from_select(cols, rows))
+    return int(
+        conn.execute(select(func.count()).where(worklist_items.c.business_date == day)).scalar_one()
+    )  # rowcount of INSERT … SELECT is -1 on psycopg
 
 
 def _first_channel(tr: dc.Treatment) -> str:
@@ -817,15 +873,27 @@ def worklist(conn: Connection, day: date, collector: str | None) -> list[dict[st
     w = worklist_items.c
     q = (
         select(
-            w.id, w.rank, w.collector, w.case_id, t.loans.c.loan_no, cc.stage, w.channel, w.number, w.amount_fen,
-            w.pay_ppm, w.expected_fen, w.window_start, w.window_end, w.status,
+            w.id,
+            w.rank,
+            w.collector,
+            w.case_id,
+            t.loans.c.loan_no,
+            cc.stage,
+            w.channel,
+            w.number,
+            w.amount_fen,
+            w.pay_ppm,
+            w.expected_fen,
+            w.window_start,
+            w.window_end,
+            w.status,
         )
         .select_from(
             worklist_items.join(collection_cases, cc.id == w.case_id).join(t.loans, t.loans.c.id == cc.loan_id)
         )
         .where(w.business_date == day)
         .order_by(w.collector, w.rank)
-    )  # fmt: skip
+    )
     if collector:
         q = q.where(w.collector == collector)
     out = []

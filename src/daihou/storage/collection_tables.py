@@ -173,5 +173,9 @@ worklist_items = Table(
     Column("status", String(16), nullable=False),  # queued, done
     UniqueConstraint("business_date", "case_id"),
 )
-Index("ix_worklist_items_day_collector_rank", worklist_items.c.business_date, worklist_items.c.collector,
-      worklist_items.c.rank)  # fmt: skip
+Index(
+    "ix_worklist_items_day_collector_rank",
+    worklist_items.c.business_date,
+    worklist_items.c.collector,
+    worklist_items.c.rank,
+)

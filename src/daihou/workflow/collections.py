@@ -215,10 +215,16 @@ def add_collector(
     with app.engine.begin() as conn:
         conn.execute(
             collectors.insert().values(
-                code=code, name=name, team=team, role=role, stages=",".join(stages), capacity=capacity,
-                active=True, created_at=app.clock.now(),
+                code=code,
+                name=name,
+                team=team,
+                role=role,
+                stages=",".join(stages),
+                capacity=capacity,
+                active=True,
+                created_at=app.clock.now(),
             )
-        )  # fmt: skip
+        )
 
 
 def assign(app: App, case_id: int, collector: str, day: date, user: str) -> Rejected | None:
@@ -362,20 +368,41 @@ def log_contact(
         )
         verdict = dc.check_contact(policy, attempt, facts, rules)
         if verdict is not None:
-            st.log_refusal(conn, {
-                "case_id": row.id, "loan_id": row.loan_id, "action": "contact", "channel": contact.channel,
-                "party": contact.party, "number": number, "attempted_at": st.utc(contact.started_at),
-                "code": verdict.code.value, "reason": verdict.reason[:400], "collector": contact.collector,
-                "created_at": st.utc(now),
-            })  # fmt: skip
+            st.log_refusal(
+                conn,
+                {
+                    "case_id": row.id,
+                    "loan_id": row.loan_id,
+                    "action": "contact",
+                    "channel": contact.channel,
+                    "party": contact.party,
+                    "number": number,
+                    "attempted_at": st.utc(contact.started_at),
+                    "code": verdict.code.value,
+                    "reason": verdict.reason[:400],
+                    "collector": contact.collector,
+                    "created_at": st.utc(now),
+                },
+            )
             return verdict
-        cid = st.insert_contact(conn, {
-            "case_id": row.id, "loan_id": row.loan_id, "borrower_id": row.borrower_id, "channel": contact.channel,
-            "party": contact.party, "number": number, "started_at": st.utc(contact.started_at),
-            "ended_at": st.utc(contact.ended_at) if contact.ended_at else None, "outcome": contact.outcome,
-            "notes": contact.notes or None, "recording_ref": contact.recording_ref, "collector": contact.collector,
-            "created_at": st.utc(now),
-        })  # fmt: skip
+        cid = st.insert_contact(
+            conn,
+            {
+                "case_id": row.id,
+                "loan_id": row.loan_id,
+                "borrower_id": row.borrower_id,
+                "channel": contact.channel,
+                "party": contact.party,
+                "number": number,
+                "started_at": st.utc(contact.started_at),
+                "ended_at": st.utc(contact.ended_at) if contact.ended_at else None,
+                "outcome": contact.outcome,
+                "notes": contact.notes or None,
+                "recording_ref": contact.recording_ref,
+                "collector": contact.collector,
+                "created_at": st.utc(now),
+            },
+        )
         local_day = rules.local(contact.started_at).date()
         from sqlalchemy import case, insert, or_, update
 
@@ -438,10 +465,19 @@ def make_promise(
                 Code.AMOUNT_ABOVE_CAP,
                 f"promised {total} fen but only {row.collectable_fen} fen is collectable (legal cap, DESIGN.md §5)",
             )
-            st.log_refusal(conn, {
-                "case_id": row.id, "loan_id": row.loan_id, "action": "promise", "attempted_at": st.utc(now),
-                "code": refused.code.value, "reason": refused.reason, "collector": user, "created_at": st.utc(now),
-            })  # fmt: skip
+            st.log_refusal(
+                conn,
+                {
+                    "case_id": row.id,
+                    "loan_id": row.loan_id,
+                    "action": "promise",
+                    "attempted_at": st.utc(now),
+                    "code": refused.code.value,
+                    "reason": refused.reason,
+                    "collector": user,
+                    "created_at": st.utc(now),
+                },
+            )
             return refused
         ordered = sorted(parts)
         ids = st.add_promises(conn, row.id, row.loan_id, ordered, day, user, now, contact_id)
@@ -467,8 +503,18 @@ def worklist(app: App, day: date, collector: str | None = None) -> list[dict[str
         return st.worklist(conn, day, collector)
 
 
-DIALER_COLUMNS = ("item_id", "case_id", "loan_no", "collector", "rank", "channel", "number", "amount",
-                  "window_start", "window_end")  # fmt: skip
+DIALER_COLUMNS = (
+    "item_id",
+    "case_id",
+    "loan_no",
+    "collector",
+    "rank",
+    "channel",
+    "number",
+    "amount",
+    "window_start",
+    "window_end",
+)
 RESULT_COLUMNS = ("case_id", "number", "started_at", "ended_at", "outcome", "collector")
 RESULT_OPTIONAL = ("channel", "party", "recording_ref", "notes")
 
@@ -484,11 +530,20 @@ def export_dialer(app: App, day: date, collector: str | None = None) -> str:
     for i in worklist(app, day, collector):
         if i["channel"] not in dc.VOICE:
             continue
-        w.writerow([
-            i["id"], i["case_id"], i["loan_no"], i["collector"], i["rank"], i["channel"], i["number"] or "",
-            yuan_text(i["amount_fen"]), i["window_start"].astimezone(tz).isoformat(),
-            i["window_end"].astimezone(tz).isoformat(),
-        ])  # fmt: skip
+        w.writerow(
+            [
+                i["id"],
+                i["case_id"],
+                i["loan_no"],
+                i["collector"],
+                i["rank"],
+                i["channel"],
+                i["number"] or "",
+                yuan_text(i["amount_fen"]),
+                i["window_start"].astimezone(tz).isoformat(),
+                i["window_end"].astimezone(tz).isoformat(),
+            ]
+        )
     return out.getvalue()
 
 
@@ -545,9 +600,17 @@ def _parse_row(n: int, raw: Mapping[str, str]) -> ContactInput | list[RowProblem
         return problems
     assert started is not None
     return ContactInput(
-        int(case_text), channel, party, started, outcome, collector, (raw.get("number") or "").strip() or None,
-        ended, (raw.get("notes") or "").strip(), (raw.get("recording_ref") or "").strip() or None,
-    )  # fmt: skip
+        int(case_text),
+        channel,
+        party,
+        started,
+        outcome,
+        collector,
+        (raw.get("number") or "").strip() or None,
+        ended,
+        (raw.get("notes") or "").strip(),
+        (raw.get("recording_ref") or "").strip() or None,
+    )
 
 
 def import_call_results(app: App, text: str) -> Imported:
@@ -602,8 +665,12 @@ def champion_challenger_report(app: App, by_segment: bool = False) -> list[ArmRe
         rows = st.champion_challenger(conn, by_segment)
     return [
         ArmResult(
-            r.get("segment"), r["strategy_arm"], int(r["cases"]), int(r["balance_at_open_fen"] or 0),
-            int(r["collected_fen"] or 0), int(r["resolved"] or 0),
+            r.get("segment"),
+            r["strategy_arm"],
+            int(r["cases"]),
+            int(r["balance_at_open_fen"] or 0),
+            int(r["collected_fen"] or 0),
+            int(r["resolved"] or 0),
         )
         for r in rows
-    ]  # fmt: skip
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from daihou.domain.agencies import CommissionRules, Evaluation, commission_fen, may_place
 from daihou.domain.grades import bucket_of
@@ -280,6 +281,32 @@ def commissions(
     with uow:
         rows = uow.recovery.placements(agency, as_of)
     return [CommissionLine(p, commission_fen(p.recovered_fen, p.stage, rules)) for p in rows]
+
+
+# ---------------------------------------------------------------- recoveries after write-off
+
+
+def recoveries_report(uow: RecoveryUnitOfWork, since: date | None, until: date | None) -> dict[str, Any]:
+    """Money booked as recovery income after write-off, per loan, and the totals written off."""
+    with uow:
+        rows = uow.recovery.recoveries(since, until)
+        written = uow.recovery.write_offs()
+    data = [
+        {
+            "loan_no": r["loan_no"],
+            "written_off_on": str(r["written_off_on"]) if r["written_off_on"] else None,
+            "written_off": yuan_text(int(str(r["written_off_fen"] or 0))),
+            "recovered": yuan_text(int(str(r["recovered_fen"]))),
+            "last_recovery_on": str(r["last_recovery_on"]),
+        }
+        for r in rows
+    ]
+    return {
+        "recoveries": data,
+        "loans_written_off": len(written),
+        "written_off": yuan_text(sum(int(str(w["total_fen"])) for w in written)),
+        "recovered": yuan_text(sum(int(str(r["recovered_fen"])) for r in rows)),
+    }
 
 
 # ---------------------------------------------------------------- guarantors and collateral

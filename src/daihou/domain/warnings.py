@@ -195,7 +195,7 @@ def ruleset_from_dict(data: Mapping[str, object]) -> RuleSet:
     rows = data.get("rules")
     if not isinstance(rows, list) or not rows:
         raise RuleError("rules: at least one [[rules]] entry")
-    rules = []
+    rules: list[Rule] = []
     seen: set[tuple[str, date]] = set()
     for n, row in enumerate(rows, start=1):
         where = f"rules[{n}]"

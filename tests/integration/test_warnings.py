@@ -441,9 +441,7 @@ def test_an_early_recall_records_the_payoff_amount_the_ledger_quotes(app: App, b
     assert json.loads(action.detail)["payoff_on"] == on.isoformat()
 
 
-def test_high_risk_visits_tighten_the_cadence_and_closing_the_alert_relaxes_it(
-    app: App, book: dict[str, int]
-) -> None:
+def test_high_risk_visits_tighten_the_cadence_and_closing_the_alert_relaxes_it(app: App, book: dict[str, int]) -> None:
     pytest.importorskip("daihou.workflow.visits")
     from daihou.storage.visit_tables import visit_cadence_overrides as o
 
@@ -524,7 +522,8 @@ def test_signals_import_matches_borrowers_opens_alerts_and_a_reimport_changes_no
     result = _invoke(app, "import-signals", str(path), "--as-of", "2026-03-20", "--skip-invalid", "--json")
     assert result.exit_code == 2
     payload = json.loads(result.stdout)
-    assert (payload["imported"], payload["rejected"], payload["matched_borrowers"], payload["unmatched"]) == (3, 1, 2, 1)
+    counts = (payload["imported"], payload["rejected"], payload["matched_borrowers"], payload["unmatched"])
+    assert counts == (3, 1, 2, 1)
     assert payload["alerts_opened"] == 2
     assert _only(app, "external_negative") == {book["L1"], book["L2"]}
     assert (tmp_path / "signals.csv.rejects.csv").exists()
@@ -548,7 +547,7 @@ def test_the_cli_lists_shows_and_moves_alerts(app: App, book: dict[str, int]) ->
     assert refused.exit_code == 1 and json.loads(refused.stdout)["code"] == "invalid_transition"
     moved = _invoke(app, "action", alert_id, "--user", "张", "--comment", "冻结", "--action", "freeze_line", "--json")
     assert json.loads(moved.stdout)["to"] == "actioned"
-    closed = _invoke(app, "close", alert_id, "--user", "张", "--comment", "核销流程", "--outcome", "escalated", "--json")
+    closed = _invoke(app, "close", alert_id, "--user", "张", "--comment", "诉讼", "--outcome", "escalated", "--json")
     assert json.loads(closed.stdout)["to"] == "closed"
     shown = json.loads(_invoke(app, "show", alert_id, "--json").stdout)
     assert [s["to"] for s in shown["steps"]] == ["open", "acknowledged", "actioned", "closed"]

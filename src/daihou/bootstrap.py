@@ -62,6 +62,18 @@ class App:
 
         return SqlCobStore(self.engine, self.clock)
 
+    def dashboard_store(self) -> Any:
+        """The staff dashboard's read model and the snapshots it reads (`daihou.service.dashboard`)."""
+        from daihou.storage.dashboard_store import ParquetSnapshots, SqlDashboardStore
+
+        return SqlDashboardStore(self.engine), ParquetSnapshots(self.settings.data_dir)
+
+    def portal_store(self) -> Any:
+        """The borrower portal's store (`daihou.web.portal`)."""
+        from daihou.storage.portal_store import SqlPortalStore
+
+        return SqlPortalStore(self.engine)
+
     def snapshots(self) -> Snapshots:
         return Snapshots(self.settings.data_dir)
 

@@ -36,3 +36,9 @@ def create_app(app: bootstrap.App) -> FastAPI:
     if STATIC_DIR.is_dir():
         api.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return api
+
+
+def from_env() -> FastAPI:
+    """The application over the database named by the environment (DAIHOU_DATABASE_URL): for
+    `uvicorn --factory daihou.api.app:from_env` and `daihou serve --workers N`."""
+    return create_app(bootstrap.build())

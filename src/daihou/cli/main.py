@@ -431,14 +431,29 @@ def _demo_users(application: bootstrap.App) -> None:
     console.print(table)
 
 
-def _serve(application: bootstrap.App, host: str, port: int) -> None:
+def _serve(application: bootstrap.App, host: str, port: int, workers: int = 1) -> None:
+    import os
+
     import uvicorn
 
     from daihou.api.app import create_app
 
     url = application.settings.database_url
     console.print(f"serving {url} on http://{host}:{port}/  (API: /api/v1, /openapi.json)")
-    uvicorn.run(create_app(application), host=host, port=port, log_level="warning")
+    if workers > 1:  # each worker process builds its own App from the environment
+        os.environ["DAIHOU_DATABASE_URL"] = url
+        os.environ["DAIHOU_DATA_DIR"] = str(application.settings.data_dir)
+        uvicorn.run(
+            "daihou.api.app:from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    uvicorn.run(create_app(application), host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()
@@ -448,9 +463,10 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the staff application, the borrower portal and the REST API (/api/v1) with uvicorn."""
-    _serve(_ready(ctx), host, port)
+    _serve(_ready(ctx), host, port, workers)
 
 
 app.add_typer(import_app, name="import")

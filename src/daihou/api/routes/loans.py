@@ -31,8 +31,10 @@ from daihou.security.ports import AuditEntry, LoanFilter
 from daihou.security.principal import Principal
 from daihou.security.wiring import reads, store
 from daihou.service import ledger, queries
+from daihou.service.ports import ConcurrencyError
 
 router = APIRouter(tags=["loans"])
+RETRIES = 5
 
 LoanRead = Annotated[Principal, Depends(require("loan.read"))]
 BorrowerRead = Annotated[Principal, Depends(require("borrower.read"))]
@@ -212,7 +214,7 @@ def post_payment(
     if amount_fen <= 0:
         raise Problem(422, "amount: a payment is more than zero", "invalid_amount")
     reference = body.reference or idempotency_key
-    outcome = ledger.post_payment(app.uow(), loan_no, amount_fen, body.paid_on, reference)
+    outcome = _post_with_retry(app, loan_no, amount_fen, body.paid_on, reference)
     content = {
         "code": outcome.code,
         "message": outcome.message,
@@ -238,6 +240,17 @@ def post_payment(
     )
     kept = s.store_response(principal.username, idempotency_key, digest, status, content, app.clock.now(), entry)
     return _stored(kept.body, kept.status_code)
+
+
+def _post_with_retry(app: AppDep, loan_no: str, amount_fen: int, on: date, reference: str) -> ledger.Outcome:
+    """Two payments to one loan at the same moment: the loser of the optimistic lock tries again (the
+    reference makes a retry safe); after a few losses the caller gets 409 and may retry."""
+    for _ in range(RETRIES):
+        try:
+            return ledger.post_payment(app.uow(), loan_no, amount_fen, on, reference)
+        except ConcurrencyError:
+            continue
+    raise Problem(409, f"loan {loan_no} is being changed by others; try again", "concurrent_update")
 
 
 def _stored(body: Any, status: int, replayed: bool = False) -> JSONResponse:

@@ -1,0 +1,157 @@
+"""Benchmark: repayments posted through the REST API (`POST /api/v1/loans/{no}/payments`).
+
+Builds a demo book on SQLite (`daihou demo --no-serve`), issues an API token, starts `daihou serve`
+(uvicorn) on 127.0.0.1, then a loopback load generator (httpx, asyncio) posts payments of 1.00 yuan,
+each with its own Idempotency-Key, to random open loans, with a fixed number of requests in flight,
+for a bounded number of requests and seconds. Prints throughput and latency percentiles and a
+Markdown block for docs/benchmarks.md:
+
+    .venv/bin/python bench/bench_api.py --loans 5000 --requests 20000 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+AS_OF = date(2026, 11, 20)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _daihou(db: str, *args: str, data_dir: Path) -> str:
+    env = {**os.environ, "DAIHOU_DATA_DIR": str(data_dir)}
+    exe = str(Path(sys.executable).with_name("daihou"))
+    out = subprocess.run([exe, "--db", db, *args], check=True, capture_output=True, text=True, env=env)
+    return out.stdout
+
+
+async def _load(
+    base: str, token: str, loans: list[str], total: int, concurrency: int, limit_s: float
+) -> dict[str, float]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    paid_on = (AS_OF + timedelta(days=1)).isoformat()
+    counter = iter(range(total))
+    deadline = time.perf_counter() + limit_s
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def worker() -> None:
+            for n in counter:
+                if time.perf_counter() > deadline:
+                    return
+                loan = random.choice(loans)
+                t0 = time.perf_counter()
+                r = await client.post(
+                    f"/api/v1/loans/{loan}/payments",
+                    json={"amount": "1.00", "paid_on": paid_on},
+                    headers={**headers, "Idempotency-Key": f"bench-{os.getpid()}-{n}"},
+                )
+                latencies.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        # warm-up: a few requests outside the measurement
+        for i in range(20):
+            await client.post(
+                f"/api/v1/loans/{loans[i % len(loans)]}/payments",
+                json={"amount": "1.00", "paid_on": paid_on},
+                headers={**headers, "Idempotency-Key": f"warm-{os.getpid()}-{i}"},
+            )
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "statuses": statuses,  # type: ignore[dict-item]
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loans", type=int, default=5000)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=120.0, help="stop after this long whatever the count")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="daihou-bench-api-"))
+    db = f"sqlite:///{tmp / 'bench.db'}"
+    t0 = time.perf_counter()
+    _daihou(db, "demo", "--loans", str(args.loans), "--as-of", AS_OF.isoformat(), "--no-serve", "--reset", data_dir=tmp)
+    _daihou(
+        db, "user", "add", "bench-teller", "--role", "customer_service", "--password", "bench-pass-2026", data_dir=tmp
+    )
+    token = _daihou(db, "user", "token", "bench-teller", "--name", "bench", data_dir=tmp).strip()
+    print(f"book of {args.loans} loans built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+    port = _free_port()
+    env = {**os.environ, "DAIHOU_DATA_DIR": str(tmp)}
+    exe = str(Path(sys.executable).with_name("daihou"))
+    cmd = [exe, "--db", db, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the server did not start")
+        page = httpx.get(
+            base + "/api/v1/loans",
+            params={"status": "active", "size": 200},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        loans = [i["loan_no"] for i in page["items"]]
+        result = asyncio.run(_load(base, token, loans, args.requests, args.concurrency, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    load = os.getloadavg()
+    print(json.dumps(result, indent=2))
+    print(
+        "\n| loans | workers | concurrency | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | statuses "
+        "| load avg |\n"
+        f"|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| {args.loans:,} | {args.workers} | {args.concurrency} | {result['requests']:,} | {result['rps']:.0f} | "
+        f"{result['p50_ms']:.1f} | {result['p95_ms']:.1f} | {result['p99_ms']:.1f} | {result['max_ms']:.1f} | "
+        f"{result['statuses']} | {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -245,3 +245,123 @@ def score_cmd(
         f"mean PD {summary['mean_pd']:.4f}; "
         f"score PSI against development {summary['score_psi']:.4f} ({summary['score_psi_rating']})"
     )
+
+
+@model_app.command("features")
+def features_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="CSV to write: one row per loan (or account) and feature.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the book's features.")] = None,
+    uci: Annotated[
+        Path | None, typer.Option("--uci", help="Map the UCI credit-card file to the same features (with `bad`).")
+    ] = None,
+) -> None:
+    """Behaviour-score (B卡) features: of the book at a closed business date, or of the UCI data for training."""
+    from daihou.risk import behaviour
+
+    if (as_of is None) == (uci is None):
+        _fail("give exactly one of --as-of (the book) or --uci FILE (training data)", 2)
+    if uci is not None:
+        frame = behaviour.from_uci(_read(uci))
+    else:
+        from datetime import date
+
+        from daihou.workflow.scoring import book_features
+
+        try:
+            frame = book_features(ctx.obj, date.fromisoformat(str(as_of))).reset_index()
+        except ValueError:
+            _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", 2)
+        except FileNotFoundError as exc:
+            _fail(str(exc), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False, encoding="utf-8")
+    console.print(f"wrote {len(frame)} rows × {len(behaviour.FEATURES)} features to {out}")
+
+
+@model_app.command("deploy")
+def deploy_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name in the registry.")],
+    role: Annotated[str, typer.Option("--as", help="Role the close of business scores with: bcard.")] = "bcard",
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who deploys it (kept with the deployment).")] = "cli",
+) -> None:
+    """Deploy a model: the close of business scores every open loan with it on the role's cadence."""
+    from daihou.risk import behaviour
+    from daihou.risk.registry import RegistryError
+    from daihou.workflow.scoring import load_policy
+
+    if role not in {p.role for p in load_policy()}:
+        _fail(f"no scoring policy for role {role!r}", 2)
+    registry = _registry(ctx)
+    try:
+        features = registry.load_model(name, version).features
+        missing = [f for f in features if f not in behaviour.FEATURES]
+        if missing:
+            _fail(f"{name} reads {', '.join(missing)}, which the book does not have; train on `model features`", 2)
+        d = registry.deploy(role, name, version, by, ctx.obj.clock.now().isoformat(timespec="seconds"))
+    except RegistryError as exc:
+        _fail(f"{exc.code}: {exc.message}", 1)
+    console.print(f"{d.name} version {d.version} deployed as {d.role} by {d.by}")
+
+
+@model_app.command("score-book")
+def score_book_cmd(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="A closed business date.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score every open loan now with the deployed models (the close of business does it on its cadence)."""
+    from datetime import date
+
+    from daihou.workflow.scoring import score_book
+
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", 2)
+    try:
+        counts = score_book(ctx.obj, day, force=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc), 1)
+    if not counts:
+        _fail("no model is deployed: run `daihou model deploy NAME --as bcard`", 1)
+    if as_json:
+        _print_json(counts)
+        return
+    for key, n in counts.items():
+        console.print(f"{key.removeprefix('scored_')}: {n} loans scored for {day}")
+
+
+@model_app.command("monitor")
+def monitor_cmd(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="A business date the role was scored on.")],
+    role: Annotated[str, typer.Option("--role")] = "bcard",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Stability of the deployed model on the book: score PSI and feature CSI, amber ≥ 0.10, red ≥ 0.25."""
+    from datetime import date
+
+    from daihou.workflow.scoring import monitor
+
+    try:
+        report = monitor(ctx.obj, role, date.fromisoformat(as_of))
+    except ValueError:
+        _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", 2)
+    except (LookupError, FileNotFoundError) as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        _print_json(report)
+    else:
+        table = Table(title=f"{report['model']} v{report['version']} on {report['loans']} loans, {as_of}")
+        for column in ("measure", "value", "rating"):
+            table.add_column(column)
+        table.add_row("score PSI", f"{report['score_psi']:.4f}", report["score_psi_rating"])
+        for name, c in report["csi"].items():
+            table.add_row(f"CSI {name}", f"{c['csi']:.4f}", c["rating"])
+        console.print(table)
+    if report["warning"] != "green":
+        err.print(f"[yellow]warning:[/yellow] {role} stability is {report['warning']}")
+        raise typer.Exit(3 if report["warning"] == "red" else 0)

@@ -153,6 +153,40 @@ class Registry:
         meta: dict[str, Any] = json.loads((self.path(name, version) / "metadata.json").read_text(encoding="utf-8"))
         return meta
 
+    # ------------------------------------------------------------ deployment
+
+    def deploy(self, role: str, name: str, version: int | None, by: str, at: str) -> Deployment:
+        """Make `name` (its latest version unless `version`) the model the close of business scores
+        with in `role` ("bcard", "ccard"); the previous deployment of the role is replaced."""
+        if not NAME.match(role):
+            raise RegistryError("bad_name", f"role {role!r}: use letters, digits, '_', '-' and '.'")
+        chosen = int(self.path(name, version).name)
+        deployments = self._deployments()
+        deployments[role] = {"name": name, "version": chosen, "by": by, "at": at}
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / ".deployed.json.tmp"
+        _write_json(staging, deployments)
+        os.replace(staging, self.root / "deployed.json")
+        return Deployment(role, name, chosen, by, at)
+
+    def deployed(self, role: str) -> Deployment | None:
+        found = self._deployments().get(role)
+        return None if found is None else Deployment(role, found["name"], found["version"], found["by"], found["at"])
+
+    def _deployments(self) -> dict[str, Any]:
+        path = self.root / "deployed.json"
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return data
+
+
+@dataclass(frozen=True)
+class Deployment:
+    role: str
+    name: str
+    version: int
+    by: str
+    at: str
+
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

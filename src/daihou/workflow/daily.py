@@ -32,8 +32,33 @@ def plan_visits(app: App, day: date) -> dict[str, int]:
     return plan(app, day)
 
 
+def refresh_dashboard(app: App, day: date) -> dict[str, int]:
+    """The staff dashboard's figures for the day (last: it counts what the other steps wrote)."""
+    from daihou.service.dashboard import refresh
+
+    store, snapshots = app.dashboard_store()
+    return {"dashboard_ms": refresh(store, snapshots, day, app.clock.now()).elapsed_ms}
+
+
+def work_collections(app: App, day: date) -> dict[str, int]:
+    """Collection cases: open, move, close (set-based), promises judged, tomorrow's work lists."""
+    from daihou.workflow.collections import daily_upkeep
+
+    return daily_upkeep(app, day)
+
+
 def steps() -> list[DailyStep]:
-    return [plan_reminders, plan_visits]
+    from daihou.workflow.scoring import score_book
+    from daihou.workflow.warnings import evaluate_warnings
+
+    return [
+        plan_reminders,
+        plan_visits,
+        score_book,
+        evaluate_warnings,
+        work_collections,
+        refresh_dashboard,
+    ]  # dashboard stays last
 
 
 def run_after_close(app: App, day: date) -> dict[str, int]:
@@ -45,7 +70,9 @@ def run_after_close(app: App, day: date) -> dict[str, int]:
 
 def event_hooks() -> list[EventHook]:
     """Called after a loan event outside the batch (a payment, a reversal, a visit record)."""
-    return []
+    from daihou.workflow import collections, warnings
+
+    return [warnings.on_event, collections.on_payment]
 
 
 def on_loan_event(app: App, loan_ids: list[int], day: date, kind: str) -> None:

@@ -32,7 +32,23 @@ from daihou.storage.security_tables import (
 from daihou.storage.tables import borrowers, loans, products
 
 # Collection cases belong to the collections workflow (migration 0007); only these columns are read.
-cases = table("collection_cases", column("id"), column("loan_id"), column("collector"), column("placement_agency_id"))
+cases = table(
+    "collection_cases",
+    column("id"),
+    column("loan_id"),
+    column("collector"),
+    column("placement_agency_id"),
+    column("status"),
+    column("stage"),
+    column("team"),
+    column("dpd"),
+    column("opened_on"),
+    column("balance_fen"),
+    column("overdue_fen"),
+    column("collectable_fen"),
+    column("collected_fen"),
+    column("last_contact_on"),
+)
 
 
 def _user(r: Any) -> UserRecord:
@@ -513,6 +529,24 @@ class SqlScopedReads:
                 ).scalars()
             )
         return out
+
+    def cases_page(
+        self, principal: Principal, status: str | None, page: int, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where = and_(case_scope_clause(principal), cases.c.status == status if status else true())
+        cols = [c for c in cases.c if c.name != "loan_id"]
+        joined = cases.join(loans, loans.c.id == cases.c.loan_id)
+        with self.engine.connect() as c:
+            total = c.execute(select(func.count()).select_from(joined).where(where)).scalar_one()
+            rows = c.execute(
+                select(*cols, loans.c.loan_no)
+                .select_from(joined)
+                .where(where)
+                .order_by(cases.c.id)
+                .limit(size)
+                .offset((page - 1) * size)
+            ).all()
+        return [dict(r._mapping) for r in rows], int(total)
 
     def scope_samples(self) -> dict[str, Any]:
         """For demo users: the busiest officer, collector and agency, and one borrower with a loan."""

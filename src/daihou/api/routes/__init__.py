@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from daihou.api.routes import admin, auth, loans
+from daihou.api.routes import admin, auth, loans, workflow
 
-ROUTERS: list[APIRouter] = [auth.router, loans.router, admin.router]
+ROUTERS: list[APIRouter] = [auth.router, loans.router, workflow.router, admin.router]

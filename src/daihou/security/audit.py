@@ -2,7 +2,7 @@
 
 Every write through the API and the web pages records one entry (the pages call `record` too);
 revealing personal data records one (`masking.reveal`). The store only ever inserts; on PostgreSQL
-a trigger refuses UPDATE and DELETE on `audit_log`, on SQLite a trigger does the same.
+a trigger refuses UPDATE and DELETE on `audit_log` (TRUNCATE, for emptying test databases, is allowed).
 """
 
 from __future__ import annotations

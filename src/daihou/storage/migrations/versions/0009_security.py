@@ -13,7 +13,8 @@ branch_labels = None
 depends_on = None
 
 # The audit log is append-only: on PostgreSQL the database itself refuses to change or delete a row.
-# (SQLite gets the same guard as a trigger; TRUNCATE, used only to empty test databases, is not blocked.)
+# TRUNCATE (used only to empty test databases) is not blocked. SQLite has no such guard: there the
+# application never issues UPDATE or DELETE on audit_log (the store only inserts).
 PG_GUARD = """
 CREATE OR REPLACE FUNCTION daihou_audit_log_append_only() RETURNS trigger AS $$
 BEGIN
@@ -25,12 +26,6 @@ PG_TRIGGER = """
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION daihou_audit_log_append_only()
 """
-SQLITE_TRIGGERS = [
-    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END""",
-    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END""",
-]
 
 
 def upgrade() -> None:
@@ -136,9 +131,6 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_GUARD)
         op.execute(PG_TRIGGER)
-    else:
-        for statement in SQLITE_TRIGGERS:
-            op.execute(statement)
 
 
 def downgrade() -> None:

@@ -56,7 +56,9 @@ def test_an_extension_keeps_the_principal_and_adds_the_months_to_the_term() -> N
     assert after.status is LoanStatus.RESTRUCTURED
     assert after.outstanding_principal_fen == loan.outstanding_principal_fen == 1_200_000 - 94619
     new_rows = [i for i in after.installments if i.start_date >= date(2026, 3, 1)]
-    assert len(new_rows) == 17 and new_rows[-1].due_date == date(2027, 8, 1)
+    # the repayment day is kept: the maturity moves from 2027-01-15 by exactly six months
+    assert len(new_rows) == 17 and new_rows[0].due_date == date(2026, 3, 15)
+    assert new_rows[-1].due_date == date(2027, 7, 15)
     assert sum(i.principal.due for i in new_rows) == 1_200_000 - 94619
     assert after.schedule_version == loan.schedule_version + 1
     # the running period's 14 days of interest fall due on the restructuring date
@@ -123,7 +125,9 @@ def test_a_write_off_clears_the_books_and_keeps_the_amounts() -> None:
     done = ok(apply(before, WriteOff(date(2026, 6, 1), "WO1", "uncollectable")))
     after = done.loan
     assert after.status is LoanStatus.WRITTEN_OFF
-    assert all(i.settled for i in after.installments) and max(i.due_date for i in after.installments) == date(2026, 6, 1)
+    assert all(i.settled for i in after.installments) and max(i.due_date for i in after.installments) == date(
+        2026, 6, 1
+    )
     pos = position(after)
     assert pos[Account.PRINCIPAL_RECEIVABLE] == pos[Account.INTEREST_RECEIVABLE] == pos[Account.PENALTY_RECEIVABLE] == 0
     assert pos[Account.WRITE_OFF] == 1_200_000 - sum(i.principal.paid for i in after.installments)

@@ -227,9 +227,14 @@ def remaining_periods(loan: Loan, on: date) -> int:
 
 
 def extension(loan: Loan, on: date, months: int, reference: str, reason: str = "") -> Restructure:
-    """展期: the remaining periods plus `months` months' worth of periods, same rate and method."""
+    """展期: the remaining periods plus `months` months' worth of periods, same rate and method.
+
+    The repayment day is kept: the first new due date is the running period's, so the maturity moves
+    by exactly the periods added (a loan maturing 2027-01-15 extended by 6 months matures 2027-07-15).
+    """
     per_year = loan.terms.frequency.periods_per_year
     extra = max(1, -(-months * per_year // 12))  # whole periods covering `months` (rounded up)
+    upcoming = [i.due_date for i in loan.installments if i.due_date > on]
     return Restructure(
         on,
         reference,
@@ -237,6 +242,7 @@ def extension(loan: Loan, on: date, months: int, reference: str, reason: str = "
         loan.terms.rate_annual,
         loan.terms.method,
         ArrearsTreatment.KEEP,
+        first_due_on=min(upcoming) if upcoming else None,
         kind=RestructureKind.EXTENSION,
         reason=reason,
     )
@@ -258,7 +264,7 @@ def restructuring_floor(current: Grade) -> Grade:
 # ---------------------------------------------------------------- column form (the store)
 
 
-def restructure_from_columns(m: Mapping[str, Any]) -> Restructure:
+def restructure_from_columns(m: Mapping[Any, Any]) -> Restructure:
     """A `Restructure` from its stored columns (rates in millionths)."""
     return Restructure(
         on=m["value_date"],

@@ -217,7 +217,7 @@ def decide(
             uow.recovery.close_request(request_id, "rejected", None, decision.at)
             uow.commit()
             return Outcome(
-                ACCEPTED, f"request {request_id} rejected by {user}", r.loan_no, detail={"status": "rejected"}
+                ACCEPTED, f"request {request_id} rejected by {user}", r.loan_no, detail={"request_status": "rejected"}
             )
         approvals = 1 + sum(1 for d in earlier if d.approve)
         if approvals < r.approvals_required:
@@ -227,7 +227,7 @@ def decide(
                 PENDING_APPROVAL,
                 f"request {request_id}: {approvals} of {r.approvals_required} approvals",
                 r.loan_no,
-                detail={"status": "pending", "approvals": approvals},
+                detail={"request_status": "pending", "approvals": approvals},
             )
         applied = _apply(uow, r, on)
         if applied.code != ACCEPTED:
@@ -241,7 +241,7 @@ def decide(
         f"request {request_id} approved and applied: {applied.message}",
         r.loan_no,
         applied.reference,
-        {**applied.detail, "status": "approved"},
+        {**applied.detail, "request_status": "approved"},
     )
 
 

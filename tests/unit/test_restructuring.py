@@ -11,6 +11,15 @@ from decimal import Decimal
 
 import pytest
 
+from daihou.domain.agencies import (
+    EVALUATION_EXPIRED,
+    NO_EVALUATION,
+    SCORE_TOO_LOW,
+    Evaluation,
+    commission_rules_from_dict,
+    may_place,
+)
+from daihou.domain.approval_limits import ApprovalLimits, RequestKind, limits_from_dict
 from daihou.domain.booking import book
 from daihou.domain.calendar import Frequency
 from daihou.domain.grades import Grade
@@ -165,3 +174,70 @@ def test_the_observation_period_is_a_year_after_the_first_new_due_date() -> None
 )
 def test_a_restructured_loan_is_at_least_special_mention_or_its_worse_class(current: Grade, floor: Grade) -> None:
     assert restructuring_floor(current) is floor
+
+
+# ---------------------------------------------------------------- approval limits and agency rules (data)
+
+
+def _limits() -> ApprovalLimits:
+    from daihou.workflow.recovery import load_limits
+
+    return load_limits()
+
+
+def test_a_team_lead_approves_waivers_up_to_5000_yuan_and_30_percent() -> None:
+    limits = _limits()
+    assert limits.tier_for(RequestKind.WAIVER, 500_000, Decimal("0.3")).name == "waiver-team-lead"
+    assert limits.tier_for(RequestKind.WAIVER, 500_001, Decimal("0.1")).name == "waiver-risk-manager"
+    assert limits.tier_for(RequestKind.WAIVER, 100_000, Decimal("0.31")).name == "waiver-risk-manager"
+    above = limits.tier_for(RequestKind.WAIVER, 5_000_001, Decimal("0.1"))
+    assert above.name == "waiver-committee" and above.approvals == 2 and "team_lead" not in above.roles
+    assert limits.may_make(RequestKind.WAIVER, "collector") and not limits.may_make(RequestKind.WRITEOFF, "collector")
+
+
+def test_bad_approval_limits_name_the_tier_and_the_field() -> None:
+    with pytest.raises(ValueError, match=r"tier\[0\]\.up_to"):
+        limits_from_dict(
+            {"effective": date(2026, 1, 1), "tier": [{"kind": "waiver", "roles": ["x"], "up_to": "5.001"}]}
+        )
+    with pytest.raises(ValueError, match=r"tier\[0\]\.roles"):
+        limits_from_dict({"effective": date(2026, 1, 1), "tier": [{"kind": "waiver"}]})
+
+
+RULES = commission_rules_from_dict(
+    {
+        "effective": date(2026, 1, 1),
+        "min_score": 60,
+        "stage": {
+            "M2": [{"up_to": "10000.00", "rate": "0.12"}, {"rate": "0.10"}],
+            "*": [{"up_to": "100.00", "rate": "0.30"}, {"rate": "0.20"}],
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("recovered_fen", "stage", "commission_fen"),
+    [
+        (0, "M2", 0),
+        (500_000, "M2", 60_000),  # 12 % of ¥5,000
+        (1_000_000, "M2", 120_000),
+        (1_500_000, "M2", 170_000),  # 12 % of ¥10,000 + 10 % of ¥5,000: bands are marginal
+        (20_000, "M7+", 5_000),  # the fallback: 30 % of ¥100 + 20 % of ¥100
+        (333, "M2", 40),  # 39.96 fen rounds half-up once
+    ],
+)
+def test_commission_is_marginal_by_stage_and_amount(recovered_fen: int, stage: str, commission_fen: int) -> None:
+    from daihou.domain.agencies import commission_fen as commission
+
+    assert commission(recovered_fen, stage, RULES) == commission_fen
+
+
+def test_an_agency_needs_a_current_evaluation_with_a_passing_score() -> None:
+    on = date(2026, 4, 1)
+    assert may_place([], on, RULES).code == NO_EVALUATION
+    expired = Evaluation(90, date(2025, 1, 1), date(2025, 12, 31))
+    assert may_place([expired], on, RULES).code == EVALUATION_EXPIRED
+    assert may_place([Evaluation(50, date(2026, 3, 1), date(2027, 3, 1))], on, RULES).code == SCORE_TOO_LOW
+    assert may_place([expired, Evaluation(75, date(2026, 3, 1), date(2027, 3, 1))], on, RULES) is None
+    assert may_place([Evaluation(75, date(2026, 5, 1), date(2027, 5, 1))], on, RULES).code == NO_EVALUATION

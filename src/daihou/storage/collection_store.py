@@ -191,7 +191,7 @@ def refresh_figures(
     src = (
         select(
             t.loans.c.id.label("loan_id"),
-            t.loans.c.dpd.label("dpd"),
+            case((overdue > 0, t.loans.c.dpd), else_=0).label("dpd"),
             balance.label("balance"),
             overdue.label("overdue"),
             _pos(_collectable(balance, fig.c.interest_due)).label("collectable"),
@@ -418,7 +418,7 @@ def _move_case(policy: dc.CollectionPolicy, event: str | None, day: date) -> tup
         else literal(0)
     )
     loan_status = select(loans.status).where(loans.id == cc.loan_id).scalar_subquery()
-    loan_dpd = select(loans.dpd).where(loans.id == cc.loan_id).scalar_subquery()
+    loan_dpd = cc.dpd  # refreshed first: the close's DPD, or 0 once a payment clears the arrears
     conds = []
     for tr in policy.transitions:
         if tr.event != event:

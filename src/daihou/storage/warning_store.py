@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -105,6 +105,10 @@ class _Ctx:
             return cast(cast(expr, Date) - literal(date(1970, 1, 1), Date), Integer)
         return cast(func.julianday(func.date(expr)), Integer)
 
+    def days_before(self, n: int) -> date:
+        """The date n days before the business date (a window (day − n, day] is `> days_before(n)`)."""
+        return self.day - timedelta(days=n)
+
     @property
     def today_no(self) -> ColumnElement[int]:
         return self.day_no(literal(self.day, Date))
@@ -168,7 +172,7 @@ def _low_payment(rule: Rule, c: _Ctx) -> Select[Any]:
     )
     return c.open_loans(stmt).where(
         i.c.due_date <= c.day,
-        c.day_no(i.c.due_date) > c.today_no - lookback,
+        i.c.due_date > c.days_before(lookback),  # a plain range: the (loan, version, due date) index serves it
         paid > 0,
         paid * 100 < due * ratio,
     )
@@ -182,7 +186,7 @@ def _fund_misuse(rule: Rule, c: _Ctx) -> Select[Any]:
     return c.open_loans(stmt).where(
         v.c.fund_misuse.is_(True),
         v.c.visited_on <= c.day,
-        c.day_no(v.c.visited_on) > c.today_no - rule.int_param("lookback_days"),
+        v.c.visited_on > c.days_before(rule.int_param("lookback_days")),
     )
 
 
@@ -245,7 +249,7 @@ def _external_signal(rule: Rule, c: _Ctx) -> Select[Any]:
         s.c.kind.in_(rule.list_param("kinds")),
         s.c.observed_on <= c.day,
         s.c.imported_on <= c.day,
-        c.day_no(s.c.imported_on) > c.today_no - rule.int_param("lookback_days"),
+        s.c.imported_on > c.days_before(rule.int_param("lookback_days")),
     )
 
 
@@ -294,7 +298,7 @@ def _broken_promise(rule: Rule, c: _Ctx) -> Select[Any]:
     return c.open_loans(stmt).where(
         p.c.status == "broken",
         p.c.broken_on <= c.day,
-        c.day_no(p.c.broken_on) > c.today_no - rule.int_param("lookback_days"),
+        p.c.broken_on > c.days_before(rule.int_param("lookback_days")),
     )
 
 

@@ -340,6 +340,11 @@ class DecisionCreate(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+def _done(outcome: Any) -> bool:
+    """Filed, decided or applied: `pending_approval` is a success that waits for more checkers."""
+    return bool(outcome.ok) or outcome.code == "pending_approval"
+
+
 def _request_json(r: Any) -> dict[str, Any]:
     d = masked_json(r)
     d["amount"] = yuan_text(r.amount_fen)
@@ -387,7 +392,7 @@ def file_request(
     )
     rec = recovery.build(app)
     outcome = rs.request(rec.uow(), rec.limits, spec)
-    if not outcome.ok:
+    if not _done(outcome):
         raise refusal(outcome)
     out = {"code": outcome.code, "message": outcome.message, "loan_no": loan_no, **masked_json(outcome.detail)}
     audited(app, request, principal, "request.file", "loan", loan_no, None, {**out, **body.model_dump(mode="json")})
@@ -413,7 +418,7 @@ def decide(request_id: int, body: DecisionCreate, request: Request, app: AppDep,
         raise Problem(404, f"request {request_id} does not exist", "request_not_found")
     before = _request_json(found[0])
     outcome = recovery.decide(app, request_id, principal.username, principal.role, body.approve, body.comment)
-    if not outcome.ok:
+    if not _done(outcome):
         raise refusal(outcome)
     out = {"code": outcome.code, "message": outcome.message, **masked_json(outcome.detail)}
     audited(app, request, principal, "request.decide", "request", request_id, before, {**out, **body.model_dump()})

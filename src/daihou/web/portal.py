@@ -113,7 +113,8 @@ def login(request: Request, mobile: Annotated[str, Form()], password: Annotated[
         _security_account(request),
     )  # fmt: skip
     if isinstance(result, auth.Refusal):
-        return page(request, "portal/login.html", 401, error=result.message_key, mobile=mobile)
+        status = {"locked": 429, "too_many_codes": 429, "sms_failed": 503}.get(result.code, 401)
+        return page(request, "portal/login.html", status, error=result.message_key, mobile=mobile)
     response = page(request, "portal/verify.html", shown_code=result.shown_code)
     response.set_cookie(CHALLENGE_COOKIE, result.challenge, max_age=300, httponly=True, samesite="strict",
                         path="/portal", secure=_secure(request))  # fmt: skip

@@ -3,7 +3,7 @@
 - Passwords are argon2id (`daihou.security.passwords`). Five wrong passwords lock the account for
   15 minutes; the answer never says whether the mobile number has an account.
 - The SMS code (6 digits) is stored as sha256(salt + code), lives 5 minutes, allows 5 tries and
-  opens one session. At most 5 codes per account per hour.
+  opens one session. At most `codes_per_hour` (5) codes per account per hour.
 - Sessions are random tokens (the cookie), stored as their sha256, with a CSRF token; 30 minutes.
 
 The code goes out through the SMS channel port (`daihou.channels.sms.AliyunStyleSms` when
@@ -27,7 +27,6 @@ from daihou.security.passwords import hash_password, verify_password
 
 CODE_TTL = timedelta(minutes=5)
 CODE_TRIES = 5
-CODES_PER_HOUR = 5
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=15)
 SESSION_TTL = timedelta(minutes=30)
@@ -38,6 +37,7 @@ class PortalSettings(BaseSettings):
 
     otp_template: str = "SMS_PORTAL_OTP"  # the provider-registered template with a ${code} variable
     dev_show_code: bool = False
+    codes_per_hour: int = 5  # SMS codes one account may ask for in an hour
     max_upload_bytes: int = 5 * 1024 * 1024
     upload_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
 
@@ -96,7 +96,7 @@ def start(
         failures = account["failed_logins"] + 1
         store.login_failed(account["id"], now + LOCK if failures >= MAX_FAILURES else None)
         return Refusal("bad_credentials", "portal.err.bad_credentials")
-    if store.codes_since(account["id"], now - timedelta(hours=1)) >= CODES_PER_HOUR:
+    if store.codes_since(account["id"], now - timedelta(hours=1)) >= settings.codes_per_hour:
         return Refusal("too_many_codes", "portal.err.too_many_codes")
     code = f"{secrets.randbelow(1_000_000):06d}"
     challenge, salt = secrets.token_urlsafe(24), secrets.token_hex(8)

@@ -9,23 +9,20 @@ in-process fake cashier (DAIHOU_PAYMENT_FAKE). Screenshots are saved in tests/e2
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.e2e.browser.book import START, FakeSms, build_book
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,8 +37,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ROOT = Path(__file__).resolve().parents[3]
-CLOSED = date(2026, 11, 20)
-START = datetime(2026, 11, 21, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 DEMO_LOANS = 300
 
 
@@ -64,37 +59,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class FakeSms:
-    """An Aliyun-style SendSms endpoint that answers OK and keeps each message's parameters."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                fake.messages.append(dict(urllib.parse.parse_qsl(body)))
-                answer = json.dumps({"Code": "OK", "Message": "OK", "BizId": f"biz{len(fake.messages)}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def last_code(self, mobile: str) -> str:
-        for m in reversed(self.messages):
-            if m.get("PhoneNumbers") == mobile:
-                return str(json.loads(m["TemplateParam"])["code"])
-        raise AssertionError(f"no SMS to {mobile}")
-
-
 class Server:
     def __init__(self, url: str, db: str, data_dir: Path, sms: FakeSms, users: dict[str, str]) -> None:
         self.url, self.db, self.data_dir, self.sms, self.users = url, db, data_dir, sms, users
@@ -105,36 +69,12 @@ class Server:
         return make_app(self.db, self.data_dir, START)
 
 
-def _give_cases_to_the_collector(app: Any, collector: str) -> None:
-    """A demo book without collectors on file leaves its cases unassigned: register the demo
-    collector and hand it the first open cases, as a team lead would."""
-    from daihou.domain.collections import Stage
-    from daihou.workflow import collections
-
-    mine = collections.cases_visible_to(app, "collector", collector, "open", 5)
-    if mine:
-        return
-    collections.add_collector(app, collector, "demo collector", "demo", [s.value for s in Stage], 50)
-    for case in collections.cases_visible_to(app, "supervisor", "team-lead", "open", 3):
-        assert collections.assign(app, case["id"], collector, CLOSED, "team-lead") is None
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _skip_without_browser()
-    from daihou.security.demo import DEMO_PASSWORD, ensure_demo_users
-    from tests.e2e.browser.server import make_app
-
     work = tmp_path_factory.mktemp("browser")
-    db, data_dir = f"sqlite:///{work / 'daihou.db'}", work / "var"
-    app = make_app(db, data_dir, datetime(2026, 11, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
-    app.initialise()
-    app.build_demo(DEMO_LOANS, 7, date(2026, 11, 19))
-    done = app.run_cob([CLOSED], "duckdb")
-    assert getattr(done[-1], "counts", None) is not None, done
-    users = {u.role: u.username for u in ensure_demo_users(app)}
-    _give_cases_to_the_collector(app, users["collector"])
-    users["password"] = DEMO_PASSWORD
+    app, users = build_book(work, DEMO_LOANS)
+    db, data_dir = app.settings.database_url, app.settings.data_dir
     app.engine.dispose()
     sms, port = FakeSms(), free_port()
     env = {

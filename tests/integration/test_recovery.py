@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
+from daihou.batch.cob.runner import DayDone
 from daihou.bootstrap import App
 from daihou.cli.main import app as cli
 from daihou.domain.approval_limits import RequestKind
@@ -444,3 +445,19 @@ def test_the_tier_of_a_penalty_waiver_depends_on_its_share(app: App, share: Deci
     outcome = rs.request(rec.uow(), rec.limits, spec)
     expected = "waiver-team-lead" if share <= Decimal("0.3") else "waiver-risk-manager"
     assert outcome.detail["tier"] == expected
+
+
+def test_the_close_of_business_keeps_a_restructured_loan_at_its_floor(app: App) -> None:
+    _book(app, "L1")
+    rid = _request(
+        app,
+        _spec(RequestKind.RESCHEDULE, "L1", role="team_lead", periods=12, arrears=ArrearsTreatment.CAPITALISE),
+    )
+    assert wf.decide(app, rid, "risk", "risk_manager", True, on=D("2026-04-10")).code == "accepted"
+    done = app.run_cob([D("2026-04-10"), D("2026-04-11")], "duckdb")
+    assert all(isinstance(d, DayDone) for d in done), done
+    with app.engine.connect() as conn:
+        row = conn.execute(select(t.loans.c.dpd, t.loans.c.classification, t.loans.c.status)).one()
+    assert row.dpd == 0 and row.status == "restructured"
+    assert row.classification == "special_mention"  # the floor, although nothing is overdue
+    _books_balance(app, "L1")

@@ -48,9 +48,13 @@ def book(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     runs after each close here (the other workflows are tested on their own)."""
     assert daily.work_collections in daily.steps()
     monkeypatch.setattr(daily, "steps", lambda: [daily.work_collections])
-    application = App(Settings(database_url=app.settings.database_url, data_dir=tmp_path / "data"), app.engine, app.clock)
+    application = App(
+        Settings(database_url=app.settings.database_url, data_dir=tmp_path / "data"), app.engine, app.clock
+    )
     with application.uow() as uow:
-        for k, idn in enumerate(["11010519491231002X", "110105194912310037", "110105194912310045", "110105194912310053"]):
+        for k, idn in enumerate(
+            ["11010519491231002X", "110105194912310037", "110105194912310045", "110105194912310053"]
+        ):
             uow.borrowers.add(Borrower(f"B{k}", PartyKind.INDIVIDUAL, f"张{k}", idn, f"1381234567{k}"))
         uow.commit()
     for k, principal in enumerate([1_200_000, 3_600_000, 600_000, 2_400_000]):
@@ -219,16 +223,16 @@ def test_a_dispute_pauses_dunning_until_resolved(book: App) -> None:
 
 
 def test_notes_with_banned_language_are_refused(book: App) -> None:
-    refused = wc.log_contact(book, _call(_case(book, "L0")["id"], "2026-02-17 09:00", "refused", notes="再不还就报警抓你去坐牢"))
+    refused = wc.log_contact(
+        book, _call(_case(book, "L0")["id"], "2026-02-17 09:00", "refused", notes="再不还就报警抓你去坐牢")
+    )
     assert isinstance(refused, Refused) and refused.code == "banned_language"
 
 
 def test_no_amount_above_the_collectable_balance_is_dunned_or_promised(book: App) -> None:
     case = _case(book, "L0")
     over = case["collectable_fen"] + 1
-    demanded = wc.log_contact(
-        book, _call(case["id"], "2026-02-17 09:00", "connected", amount_demanded_fen=over)
-    )
+    demanded = wc.log_contact(book, _call(case["id"], "2026-02-17 09:00", "connected", amount_demanded_fen=over))
     promised = wc.make_promise(book, case["id"], [(D("2026-02-20"), over)], DAY1, "c1")
     assert isinstance(demanded, Refused) and demanded.code == "amount_above_cap"
     assert isinstance(promised, Refused) and promised.code == "amount_above_cap"
@@ -302,13 +306,15 @@ def test_dialer_export_then_import_logs_good_rows_and_names_bad_ones(book: App) 
     exported = wc.export_dialer(book, day).splitlines()
     assert exported[0].startswith("item_id,case_id,loan_no")
     cid = _case(book, "L1")["id"]
-    results = "\n".join([
-        "case_id,number,started_at,ended_at,outcome,collector,recording_ref",
-        f"{cid},13812345671,2026-02-17T10:00:00+08:00,2026-02-17T10:03:00+08:00,connected,c1,rec-1",
-        f"{cid},13812345671,2026-02-17T23:10:00+08:00,,no_answer,c1,",
-        f"x,13812345671,2026-02-17T10:00:00+08:00,,connected,c1,",
-        f"{cid},13812345671,yesterday,,shouted,c1,",
-    ])
+    results = "\n".join(
+        [
+            "case_id,number,started_at,ended_at,outcome,collector,recording_ref",
+            f"{cid},13812345671,2026-02-17T10:00:00+08:00,2026-02-17T10:03:00+08:00,connected,c1,rec-1",
+            f"{cid},13812345671,2026-02-17T23:10:00+08:00,,no_answer,c1,",
+            "x,13812345671,2026-02-17T10:00:00+08:00,,connected,c1,",
+            f"{cid},13812345671,yesterday,,shouted,c1,",
+        ]
+    )
     done = wc.import_call_results(book, results)
     assert done.logged == 1 and done.refused == {"outside_contact_hours": 1}
     assert [(p.row, p.field) for p in done.problems or []] == [(3, "case_id"), (4, "started_at"), (4, "outcome")]

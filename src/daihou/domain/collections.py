@@ -336,6 +336,14 @@ def decide(
     return Decision(segment(stage, score_band, balance_band, product), chosen, policy.treatment(code))
 
 
+def treatment_for(
+    policy: CollectionPolicy, arm_: Arm, stage: str, score_band: str, balance_band: str, product: str
+) -> Treatment:
+    """The treatment an arm gets in a stage (a moved case keeps its arm)."""
+    rule = next(r for r in policy.rules if r.matches(stage, score_band, balance_band, product))
+    return policy.treatment(rule.challenger if arm_ is Arm.CHALLENGER else rule.champion)
+
+
 @dataclass(frozen=True, slots=True)
 class CaseFacts:
     stage: str

@@ -345,14 +345,28 @@ class ToDecide:
     pd_ppm: int | None
     balance_fen: int
     product: str
-    arm: str | None  # kept when a moved case is decided again
+    arm: str | None  # set for a case decided before (it moved): arm, segment and bands are kept
+    segment: str
+    score_band: str
+    balance_band: str
 
 
 def to_decide(conn: Connection, case_ids: Sequence[int]) -> list[ToDecide]:
     if not case_ids:
         return []
     q = (
-        select(cc.id, cc.stage, cc.pd_ppm, cc.balance_fen, t.products.c.code, cc.treatment, cc.strategy_arm)
+        select(
+            cc.id,
+            cc.stage,
+            cc.pd_ppm,
+            cc.balance_fen,
+            t.products.c.code,
+            cc.treatment,
+            cc.strategy_arm,
+            cc.segment,
+            cc.score_band,
+            cc.balance_band,
+        )
         .select_from(
             collection_cases.join(t.loans, t.loans.c.id == cc.loan_id).join(
                 t.products, t.products.c.id == t.loans.c.product_id
@@ -360,7 +374,10 @@ def to_decide(conn: Connection, case_ids: Sequence[int]) -> list[ToDecide]:
         )
         .where(cc.id.in_(list(case_ids)))
     )
-    return [ToDecide(int(r[0]), r[1], r[2], int(r[3]), r[4], r[6] if r[5] else None) for r in conn.execute(q)]
+    return [
+        ToDecide(int(r[0]), r[1], r[2], int(r[3]), r[4], r[6] if r[5] else None, r[7], r[8], r[9])
+        for r in conn.execute(q)
+    ]
 
 
 def write_decisions(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
@@ -889,7 +906,7 @@ def worklist(conn: Connection, day: date, collector: str | None) -> list[dict[st
             w.status,
         )
         .select_from(
-            worklist_items.join(collection_cases, cc.id == w.case_id).join(t.loans, t.loans.c.id == cc.loan_id)
+            worklist_items.join(collection_cases, cc.id == w.case_id).outerjoin(t.loans, t.loans.c.id == cc.loan_id)
         )
         .where(w.business_date == day)
         .order_by(w.collector, w.rank)

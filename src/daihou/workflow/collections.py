@@ -85,19 +85,18 @@ def _decide_and_write(conn: Connection, policy: dc.CollectionPolicy, case_ids: S
 
     rows = []
     for c in st.to_decide(conn, case_ids):
-        score_band = dc.band(c.pd_ppm, policy.score_bands)
-        balance_band = dc.band(c.balance_fen, policy.balance_bands)
-        decision = dc.decide(policy, c.case_id, c.stage, score_band, balance_band, c.product)
-        arm = dc.Arm(c.arm) if c.arm else decision.arm  # the arm is drawn once, when the case opens
-        if arm is not decision.arm:
-            rule = next(r for r in policy.rules if r.matches(c.stage, score_band, balance_band, c.product))
-            treatment = policy.treatment(rule.challenger if arm is dc.Arm.CHALLENGER else rule.champion)
-        else:
-            treatment = decision.treatment
+        if c.arm is None:  # a new case: its segment, and its arm drawn once from the seeded hash
+            score_band = dc.band(c.pd_ppm, policy.score_bands)
+            balance_band = dc.band(c.balance_fen, policy.balance_bands)
+            decision = dc.decide(policy, c.case_id, c.stage, score_band, balance_band, c.product)
+            segment, arm, treatment = decision.segment, decision.arm, decision.treatment
+        else:  # a moved case keeps the segment and arm it was assigned in; the new stage's treatment
+            score_band, balance_band, segment, arm = c.score_band, c.balance_band, c.segment, dc.Arm(c.arm)
+            treatment = dc.treatment_for(policy, arm, c.stage, score_band, balance_band, c.product)
         rows.append(
             {
                 "b_id": c.case_id,
-                "b_segment": decision.segment,
+                "b_segment": segment,
                 "b_arm": arm.value,
                 "b_treatment": treatment.code,
                 "b_worker": treatment.worker.value,

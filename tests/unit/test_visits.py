@@ -277,3 +277,10 @@ def test_a_business_loans_on_site_visit_needs_a_statement_and_its_periodic_visit
     assert _check(_record(visit_type="on_site", attachment_kinds=("statement",)), business=True) == {}
     assert _check(on_site, business=False) == {}
     assert _check(_record(), PlanKind.BUSINESS_ONSITE, business=True) == {"visit_type": "on_site_required"}
+
+
+def test_the_close_of_business_plans_visits_right_after_the_reminders() -> None:
+    from daihou.workflow import daily
+
+    names = [s.__name__ for s in daily.steps()]
+    assert names.index("plan_visits") == names.index("plan_reminders") + 1

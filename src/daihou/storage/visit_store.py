@@ -117,8 +117,8 @@ def _every_days(policy: VisitPolicy, age: Any) -> ColumnElement[Any]:
 # ---------------------------------------------------------------- planning
 
 
-def _candidates(conn: Connection, policy: VisitPolicy, loan_ids: Sequence[int] | None) -> Any:
-    """Open loans without an open plan, with what their next date depends on."""
+def _candidates(conn: Connection, policy: VisitPolicy, day: date, loan_ids: Sequence[int] | None) -> Any:
+    """Open loans disbursed by `day` without an open plan, with what their next date depends on."""
     loans, p, plans = t.loans, t.products, v.visit_plans
     q = (
         select(
@@ -133,6 +133,7 @@ def _candidates(conn: Connection, policy: VisitPolicy, loan_ids: Sequence[int] |
         .select_from(loans.join(p, p.c.id == loans.c.product_id))
         .where(
             loans.c.status.in_(OPEN_LOAN_STATUSES),
+            loans.c.disbursed_on <= _d(day),
             ~exists().where(plans.c.loan_id == loans.c.id, plans.c.status.in_(OPEN_PLAN_STATUSES)),
         )
     )
@@ -142,7 +143,7 @@ def _candidates(conn: Connection, policy: VisitPolicy, loan_ids: Sequence[int] |
 
 
 def _next_rows(conn: Connection, policy: VisitPolicy, day: date, now: datetime, loan_ids: Sequence[int] | None) -> Any:
-    c = _candidates(conn, policy, loan_ids)
+    c = _candidates(conn, policy, day, loan_ids)
     lead = policy.align_days_before_due
     every = case(
         (c.c.risky == 1, policy.high_risk_every_days),

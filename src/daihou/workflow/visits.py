@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,13 @@ ATTACHMENT_DIR = "attachments"
 def load_policy(path: Path | None = None) -> VisitPolicy:
     """The policy in `path` (TOML), or the default shipped with daihou."""
     if path is None:
-        text = resources.files("daihou.workflow").joinpath("visit_policy.toml").read_text(encoding="utf-8")
-    else:
-        text = path.read_text(encoding="utf-8")
+        return _shipped_policy()
+    return policy_from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+@cache
+def _shipped_policy() -> VisitPolicy:
+    text = resources.files("daihou.workflow").joinpath("visit_policy.toml").read_text(encoding="utf-8")
     return policy_from_dict(tomllib.loads(text))
 
 

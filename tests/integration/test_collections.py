@@ -360,3 +360,29 @@ def test_the_cli_lists_cases_and_reports_champion_against_challenger(book: App) 
               "--collector", "c1", "--at", "2026-02-17T23:00:00+08:00"],
     )  # fmt: skip
     assert refused.exit_code == 1 and "outside_contact_hours" in refused.output
+
+
+def test_the_transition_table_in_sql_agrees_with_the_pure_rule(book: App) -> None:
+    """Differential: the compiled CASE of the close of business against `domain.collections.next_move`."""
+    from daihou.domain import collections as dc
+    from daihou.storage import collection_store as st
+
+    policy, now = wc.load_policy(), book.clock.now()
+    case_id, loan_id = _case(book, "L1")["id"], _loan_id(book, "L1")
+    cases = collection_cases.c
+    for stage in dc.Stage:
+        for dpd in (0, 1, 31, 91, 181):
+            for status in ("overdue", "paid_off", "written_off", "closed"):
+                for event in (None, "promise_broken"):
+                    with book.engine.begin() as conn:
+                        conn.execute(update(t.loans).where(t.loans.c.id == loan_id).values(status=status, dpd=dpd))
+                        conn.execute(
+                            update(collection_cases)
+                            .where(cases.id == case_id)
+                            .values(stage=stage.value, dpd=dpd, status="open", close_reason=None, closed_on=None)
+                        )
+                        st.apply_transitions(conn, policy, DAY1, now, event, [case_id])
+                        got = conn.execute(select(cases.stage, cases.close_reason).where(cases.id == case_id)).one()
+                    want = dc.next_move(policy, dc.CaseFacts(stage.value, dpd, status, True), event)
+                    expected = (stage.value, None) if want is None else (want.to_stage or stage.value, want.close)
+                    assert tuple(got) == expected, (stage, dpd, status, event)

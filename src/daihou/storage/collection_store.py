@@ -653,9 +653,10 @@ def evaluate_promises(conn: Connection, final_through: date, loan_ids: Sequence[
         (final, "broken"),
         else_="pending",
     )
-    where = [p.status.in_(("pending", "kept"))]
-    if loan_ids is not None:
-        where.append(p.loan_id.in_(list(loan_ids)))
+    if loan_ids is None:  # the daily pass: only what is still open
+        where = [p.status == "pending"]
+    else:  # after a payment or a reversal: a reversal may undo a kept promise
+        where = [p.status.in_(("pending", "kept")), p.loan_id.in_(list(loan_ids))]
     newly_broken = [
         int(r[0])
         for r in conn.execute(select(p.case_id).where(*where, p.status == "pending", status == "broken").distinct())

@@ -461,3 +461,17 @@ def test_the_close_of_business_keeps_a_restructured_loan_at_its_floor(app: App) 
     assert row.dpd == 0 and row.status == "restructured"
     assert row.classification == "special_mention"  # the floor, although nothing is overdue
     _books_balance(app, "L1")
+
+
+def test_money_recovered_from_a_guarantor_refreshes_the_open_collection_case(app: App) -> None:
+    _book(app, "L1")
+    case_id = _open_case(app, "L1")
+    g = Guarantor(PartyKind.INDIVIDUAL, "王五", _id_number(5), "13900000005", GuaranteeType.JOINT, None)
+    assert securities.add_guarantor(app.uow(), "L1", g).code == "accepted"
+    with wf.build(app).uow() as uow:
+        [(gid, _)] = uow.recovery.guarantors("L1")
+    assert wf.guarantor_payment(app, "L1", gid, 200_000, D("2026-04-03"), "GUAR-1").code == "accepted"
+    cases = t.metadata.tables["collection_cases"]
+    with app.engine.connect() as conn:
+        collected = conn.execute(select(cases.c.collected_fen).where(cases.c.id == case_id)).scalar()
+    assert collected == 200_000 + 1  # with the one-fen probe paid on the day the case opened

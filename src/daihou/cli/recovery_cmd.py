@@ -390,7 +390,7 @@ def legal_cost(
 ) -> None:
     """Post a legal cost to the ledger as a collection cost (recovered first by the waterfall)."""
     rec = _rec(ctx)
-    _report(svc.add_cost(rec.uow(), matter_id, _money(amount, "amount"), _day(on, rec), user, ref, note), as_json)
+    _report(wf.legal_cost(rec.app, matter_id, _money(amount, "amount"), _day(on, rec), user, ref, note), as_json)
 
 
 # ---------------------------------------------------------------- agencies
@@ -570,7 +570,7 @@ def guarantor_pay(
 ) -> None:
     """A guarantor's payment, applied through the waterfall and recorded with its source."""
     rec = _rec(ctx)
-    outcome = svc.guarantor_payment(rec.uow(), loan_no, guarantor_id, _money(amount, "amount"), _day(on, rec), ref)
+    outcome = wf.guarantor_payment(rec.app, loan_no, guarantor_id, _money(amount, "amount"), _day(on, rec), ref)
     _report(outcome, as_json)
 
 
@@ -602,4 +602,4 @@ def collateral_dispose(
         user,
         buyer,
     )
-    _report(svc.dispose_collateral(rec.uow(), disposal), as_json)
+    _report(wf.dispose_collateral(rec.app, disposal), as_json)

@@ -3,7 +3,9 @@
 `Recovery(app)` holds the rules (approval limits, agency commission: TOML data shipped in this
 package) and a factory of units of work that carry the recovery store. The plain functions
 `list_requests(app, status, role)` and `decide(app, request_id, user, role, approve, comment)` are
-the approval inbox the web pages call.
+the approval inbox the web pages call. The money-moving wrappers here (`decide`, `guarantor_payment`,
+`dispose_collateral`, `legal_cost`) tell the other workflows what happened through
+`workflow.daily.on_loan_event` with the kinds "waiver", "restructure", "write_off", "payment", "charge".
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from daihou.domain.agencies import CommissionRules, commission_rules_from_dict
 from daihou.domain.approval_limits import ApprovalLimits, limits_from_dict
+from daihou.service import recovery as svc
 from daihou.service import restructuring
-from daihou.service.ledger import Outcome
+from daihou.service.ledger import ACCEPTED, Outcome
 from daihou.service.ports import RecoveryRequest, RecoveryUnitOfWork
 
 if TYPE_CHECKING:
@@ -79,6 +82,47 @@ def decide(
 ) -> Outcome:
     """A checker's decision (maker ≠ checker, limits by role); the last approval applies the change."""
     rec = build(app)
-    return restructuring.decide(
-        rec.uow(), rec.limits, request_id, user, role, approve, comment, on or app.today(), app.clock.now()
+    day = on or app.today()
+    outcome = restructuring.decide(
+        rec.uow(), rec.limits, request_id, user, role, approve, comment, day, app.clock.now()
     )
+    if outcome.code == ACCEPTED and outcome.reference:
+        kind = outcome.reference.rsplit(":", 1)[-1]
+        notify(app, outcome, day, EVENT_KINDS.get(kind, kind))
+    return outcome
+
+
+EVENT_KINDS = {"extension": "restructure", "reschedule": "restructure", "plan": "restructure", "writeoff": "write_off"}
+
+
+def notify(app: App, outcome: Outcome, day: date, kind: str) -> None:
+    """Let the other workflows react to an accepted money-moving outcome (`workflow.daily`)."""
+    if outcome.code != ACCEPTED or not outcome.loan_no:
+        return
+    from sqlalchemy import select
+
+    from daihou.storage import tables as t
+    from daihou.workflow.daily import on_loan_event
+
+    with app.engine.connect() as conn:
+        loan_id = conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == outcome.loan_no)).scalar()
+    if loan_id is not None:
+        on_loan_event(app, [int(loan_id)], day, kind)
+
+
+def guarantor_payment(app: App, loan_no: str, guarantor_id: int, amount_fen: int, on: date, reference: str) -> Outcome:
+    outcome = svc.guarantor_payment(build(app).uow(), loan_no, guarantor_id, amount_fen, on, reference)
+    notify(app, outcome, on, "payment")
+    return outcome
+
+
+def dispose_collateral(app: App, disposal: svc.Disposal) -> Outcome:
+    outcome = svc.dispose_collateral(build(app).uow(), disposal)
+    notify(app, outcome, disposal.sold_on, "payment")
+    return outcome
+
+
+def legal_cost(app: App, matter_id: int, amount_fen: int, on: date, by: str, reference: str, note: str = "") -> Outcome:
+    outcome = svc.add_cost(build(app).uow(), matter_id, amount_fen, on, by, reference, note)
+    notify(app, outcome, on, "charge")
+    return outcome

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,7 @@ RequestRead = Annotated[Principal, Depends(require("request.read"))]
 RequestWrite = Annotated[Principal, Depends(require("request.write"))]
 Decide = Annotated[Principal, Depends(require("approval.decide"))]
 
+Id = Annotated[int, Path(ge=1, le=2**53, description="a record id")]
 Day = Annotated[date | None, Query(ge=date(1990, 1, 1), le=date(2199, 12, 31))]
 
 # keys that hold personal data in the workflows' records, and their masks
@@ -182,14 +183,14 @@ def _alert_in_scope(app: AppDep, principal: Principal, alert_id: int) -> Any:
 
 
 @router.get("/warnings/{alert_id}", tags=["warnings"], responses=responses(401, 403, 404, 422))
-def get_warning(alert_id: int, app: AppDep, principal: WarningRead) -> dict[str, Any]:
+def get_warning(alert_id: Id, app: AppDep, principal: WarningRead) -> dict[str, Any]:
     _, detail = _alert_in_scope(app, principal, alert_id)
     return masked_json(detail)  # type: ignore[no-any-return]
 
 
 @router.post("/warnings/{alert_id}/{step}", tags=["warnings"], responses=responses(401, 403, 404, 422))
 def warning_step(
-    alert_id: int,
+    alert_id: Id,
     step: Literal["acknowledge", "act", "close"],
     body: WarningStep,
     request: Request,
@@ -262,7 +263,7 @@ _CASE_MONEY = ("balance", "overdue", "collectable", "collected")
 
 
 @router.get("/cases/{case_id}", tags=["cases"], responses=responses(401, 403, 404, 422))
-def get_case(case_id: int, app: AppDep, principal: CaseRead) -> dict[str, Any]:
+def get_case(case_id: Id, app: AppDep, principal: CaseRead) -> dict[str, Any]:
     """A case with its events, contacts and promises (phone numbers masked)."""
     from daihou.workflow import collections
 
@@ -275,7 +276,7 @@ def get_case(case_id: int, app: AppDep, principal: CaseRead) -> dict[str, Any]:
 
 @router.post("/cases/{case_id}/contacts", tags=["cases"], status_code=201, responses=responses(401, 403, 404, 422))
 def log_contact(
-    case_id: int, body: ContactCreate, request: Request, app: AppDep, principal: CaseWrite
+    case_id: Id, body: ContactCreate, request: Request, app: AppDep, principal: CaseWrite
 ) -> dict[str, Any]:
     """Log a contact (call, SMS, visit…). Conduct rules (quiet hours, caps, disputes, third parties,
     banned language) are checked; a refusal is recorded and answered as 422 with its code."""
@@ -307,7 +308,7 @@ def log_contact(
 
 @router.post("/cases/{case_id}/promises", tags=["cases"], status_code=201, responses=responses(401, 403, 404, 422))
 def make_promise(
-    case_id: int, body: PromiseCreate, request: Request, app: AppDep, principal: CaseWrite
+    case_id: Id, body: PromiseCreate, request: Request, app: AppDep, principal: CaseWrite
 ) -> dict[str, Any]:
     """Record a promise to pay (承诺还款), or a plan of several parts."""
     from daihou.workflow import collections
@@ -409,7 +410,7 @@ def approval_inbox(app: AppDep, principal: Decide) -> list[dict[str, Any]]:
 
 
 @router.post("/requests/{request_id}/decision", tags=["requests"], responses=responses(401, 403, 404, 422))
-def decide(request_id: int, body: DecisionCreate, request: Request, app: AppDep, principal: Decide) -> dict[str, Any]:
+def decide(request_id: Id, body: DecisionCreate, request: Request, app: AppDep, principal: Decide) -> dict[str, Any]:
     """Approve or reject (maker ≠ checker, within the role's limit); the last approval applies it."""
     from daihou.workflow import recovery
 

@@ -1,5 +1,5 @@
 # daihou — the two commands that work on a fresh machine with Python 3.11+ and pip:
-#   make demo   set up, build a demo loan book on SQLite and show it
+#   make demo   set up, build a demo loan book on SQLite and serve it (demo users printed on start)
 #   make test   set up and run the whole test suite (PostgreSQL half needs DAIHOU_TEST_PG_URL)
 PYTHON ?= python3
 VENV ?= .venv

@@ -50,4 +50,21 @@ def ensure_demo_users(app: App) -> list[DemoUser]:
         elif existing.role != role:
             continue
         out.append(DemoUser(username, DEMO_PASSWORD, role, scope))
+    if not samples["collector"]:
+        _give_cases(app, wanted["collector"][0])
     return out
+
+
+def _give_cases(app: App, collector: str, count: int = 5) -> None:
+    """A demo book has no collectors on file, so its cases are unassigned: register the demo collector
+    and hand it the first open cases, as a team lead would."""
+    try:
+        from daihou.domain.collections import Stage
+        from daihou.workflow import collections
+    except ImportError:  # collections not installed
+        return
+    if collections.cases_visible_to(app, "collector", collector, "open", 1):
+        return
+    collections.add_collector(app, collector, "demo collector", "demo", [s.value for s in Stage], 50)
+    for case in collections.cases_visible_to(app, "supervisor", "team-lead", "open", count):
+        collections.assign(app, case["id"], collector, app.today(), "team-lead")

@@ -471,60 +471,86 @@ def _visits() -> Any:
     return visits
 
 
+def _questions(visits: Any, locale: str) -> list[dict[str, Any]]:
+    """The visit policy's questionnaire, ready for the form (labels in the page's language)."""
+    out = []
+    for q in visits.load_policy().questions:
+        labels = dict(q.choice_labels)
+        out.append({
+            "code": q.code, "kind": q.kind.value, "label": q.label(locale), "required": q.required,
+            "applies_to": sorted(k.value for k in q.applies_to),
+            "choices": [(c, dict(labels.get(c, ())).get(locale, c)) for c in q.choices],
+        })  # fmt: skip
+    return out
+
+
+def _visit_page(request: Request, principal: Principal, status: int = 200, **extra: Any) -> Response:
+    from daihou.web.render import locale_of
+
+    visits = _visits()
+    questions = _questions(visits, locale_of(request)) if visits else []
+    return page(request, "staff/visit.html", status, **_ctx(principal, today=_today(request), questions=questions,
+                installed=visits is not None, **extra))  # fmt: skip
+
+
 @router.get("/visits/new", response_class=HTMLResponse)
 def visit_form(request: Request, principal: Staff, loan_no: str = "") -> Response:
     need(principal, "visit.write")
-    return page(request, "staff/visit.html", **_ctx(principal, loan_no=loan_no, today=_today(request),
-                installed=_visits() is not None))  # fmt: skip
+    return _visit_page(request, principal, loan_no=loan_no)
+
+
+def _answers(form: Any, questions: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The questionnaire's answers from the form (blank fields are left out), or the first bad one."""
+    answers: dict[str, Any] = {}
+    for q in questions:
+        raw = str(form.get(f"q_{q['code']}", "")).strip()
+        if not raw:
+            continue
+        if q["kind"] == "yes_no":
+            answers[q["code"]] = raw == "true"
+        elif q["kind"] == "amount":
+            try:
+                answers[q["code"]] = Money.yuan(raw).fen
+            except ValueError as exc:
+                return answers, f"answers.{q['code']}: {exc}"
+        else:
+            answers[q["code"]] = raw
+    return answers, None
 
 
 @router.post("/visits", response_class=HTMLResponse)
-def visit_record(
-    request: Request,
-    principal: Staff,
-    _: Csrf,
-    loan_no: Annotated[str, Form()],
-    visit_type: Annotated[str, Form()],
-    visited_on: Annotated[str, Form()],
-    officers: Annotated[str, Form()],
-    findings: Annotated[str, Form()] = "",
-    follow_up: Annotated[str, Form()] = "",
-    fund_misuse: Annotated[str, Form()] = "",
-) -> Response:
+async def visit_record(request: Request, principal: Staff, _: Csrf) -> Response:
+    """Record a follow-up visit with `daihou.workflow.visits.record_visit` (it names any bad field)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from daihou.web.render import locale_of
+
     need(principal, "visit.write")
-    _in_scope(request, principal, loan_no)
     visits = _visits()
     if visits is None:
         raise HTTPException(404, "visits are not installed")
-    app = daihou_app(request)
+    form = await request.form()
+    loan_no = str(form.get("loan_no", "")).strip()
+    _in_scope(request, principal, loan_no)
+    answers, error = _answers(form, _questions(visits, locale_of(request)))
     try:
-        on = date.fromisoformat(visited_on)
+        visited_on = date.fromisoformat(str(form.get("visited_on", "")))
     except ValueError:
-        return page(request, "staff/visit.html", 400, **_ctx(principal, loan_no=loan_no, today=_today(request),
-                    installed=True, error=f"visited_on: {visited_on!r} is not a date"))  # fmt: skip
-    result = _call_record_visit(visits, app, principal, loan_no, visit_type, on, officers, findings, follow_up,
-                                bool(fund_misuse))  # fmt: skip
-    error = _refusal(result)
-    if error is None:
-        audit.record(app, principal, "visit.record", "loan", loan_no, None,
-                     {"visit_type": visit_type, "visited_on": on.isoformat()}, client_ip(request))  # fmt: skip
-    return page(request, "staff/visit.html", 409 if error else 200, **_ctx(principal, loan_no=loan_no,
-                today=_today(request), installed=True, error=error, done=error is None))  # fmt: skip
-
-
-def _call_record_visit(visits: Any, app: Any, principal: Principal, loan_no: str, visit_type: str, on: date,
-                       officers: str, findings: str, follow_up: str, fund_misuse: bool) -> Any:  # fmt: skip
-    """`daihou.workflow.visits.record_visit` with the form's fields (keyword names per its signature)."""
-    import inspect
-
-    params = inspect.signature(visits.record_visit).parameters
-    names = [o.strip() for o in officers.replace("，", ",").split(",") if o.strip()]
-    offered: dict[str, Any] = {
-        "loan_no": loan_no, "visit_type": visit_type, "visited_on": on, "officers": names,
-        "findings": findings or None, "follow_up": follow_up or None, "fund_misuse": fund_misuse,
-        "recorded_by": principal.username, "answers": {}, "user": principal.username,
-    }  # fmt: skip
-    return visits.record_visit(app, **{k: v for k, v in offered.items() if k in params})
+        error = error or f"visited_on: {form.get('visited_on')!r} is not a date (YYYY-MM-DD)"
+    if error is not None:
+        return _visit_page(request, principal, 400, loan_no=loan_no, error=error)
+    officers = [o.strip() for o in str(form.get("officers", "")).replace("，", ",").split(",") if o.strip()]
+    app = daihou_app(request)
+    result = await run_in_threadpool(
+        visits.record_visit, app, loan_no, visit_type=str(form.get("visit_type", "")), visited_on=visited_on,
+        officers=officers, answers=answers, recorded_by=principal.username,
+        findings=str(form.get("findings", "")), follow_up=str(form.get("follow_up", "")),
+    )  # fmt: skip
+    if not result.ok:
+        return _visit_page(request, principal, 409, loan_no=loan_no, error=result.message)
+    audit.record(app, principal, "visit.record", "loan", loan_no, None,
+                 {"visit_id": result.visit_id, "risk_flags": list(result.risk_flags)}, client_ip(request))  # fmt: skip
+    return _visit_page(request, principal, loan_no=loan_no, done=result)
 
 
 # ---------------------------------------------------------------- warnings and approvals

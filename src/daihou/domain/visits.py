@@ -402,6 +402,8 @@ def policy_problems(policy: VisitPolicy) -> list[str]:
         problems.append("every cadence must be at least one day")
     if policy.phases and policy.high_risk_every_days > min(p.every_days for p in policy.phases):
         problems.append("cadence.high_risk_every_days must be no longer than any phase's cadence")
+    if policy.high_risk_dpd_over < 0 or "normal" not in policy.normal_classes:
+        problems.append("cadence: high_risk_dpd_over must be at least 0 and normal_classes must include normal")
     if not 0 <= policy.align_days_before_due < policy.high_risk_every_days:
         problems.append("cadence.align_days_before_due must lie in [0, high_risk_every_days)")
     codes = [q.code for q in policy.questions]

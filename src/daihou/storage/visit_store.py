@@ -37,6 +37,8 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
+    union,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -47,6 +49,7 @@ from daihou.storage import visit_tables as v
 from daihou.storage.repository import insert_id
 
 OPEN_LOAN_STATUSES = ("active", "overdue", "restructured")
+CLOSED_LOAN_STATUSES = ("paid_off", "written_off", "closed")
 OPEN_PLAN_STATUSES = (PlanStatus.PLANNED.value, PlanStatus.OVERDUE.value)
 
 
@@ -103,6 +106,17 @@ def high_risk(policy: VisitPolicy, loans: Any) -> ColumnElement[bool]:
     )
 
 
+def high_risk_ids(policy: VisitPolicy) -> Any:
+    """The ids of high-risk loans, found through small indexes: the troubled loans' partial index
+    (every policy's column test implies its predicate) and the active overrides."""
+    loans, o = t.loans, v.visit_cadence_overrides
+    by_columns = select(loans.c.id).where(
+        text(f"({v.TROUBLED})"),
+        or_(loans.c.classification.not_in(list(policy.normal_classes)), loans.c.dpd > policy.high_risk_dpd_over),
+    )  # no status test here: it would lead SQLite to the status index and every open loan
+    return union(by_columns, select(o.c.loan_id).where(o.c.cleared_at.is_(None)))
+
+
 def business(policy: VisitPolicy, loans: Any, products: Any) -> ColumnElement[bool]:
     purpose = func.lower(func.coalesce(loans.c.purpose, ""))
     words = [purpose.like(f"%{w.lower()}%") for w in policy.business_purpose_words]
@@ -119,7 +133,7 @@ def _every_days(policy: VisitPolicy, age: Any) -> ColumnElement[Any]:
 
 def _candidates(conn: Connection, policy: VisitPolicy, day: date, loan_ids: Sequence[int] | None) -> Any:
     """Open loans disbursed by `day` without an open plan, with what their next date depends on."""
-    loans, p, plans = t.loans, t.products, v.visit_plans
+    loans, p = t.loans, t.products
     q = (
         select(
             loans.c.id.label("loan_id"),
@@ -131,15 +145,21 @@ def _candidates(conn: Connection, policy: VisitPolicy, day: date, loan_ids: Sequ
             case((business(policy, loans, p), 1), else_=0).label("biz"),
         )
         .select_from(loans.join(p, p.c.id == loans.c.product_id))
-        .where(
-            loans.c.status.in_(OPEN_LOAN_STATUSES),
-            loans.c.disbursed_on <= _d(day),
-            ~exists().where(plans.c.loan_id == loans.c.id, plans.c.status.in_(OPEN_PLAN_STATUSES)),
-        )
+        .where(loans.c.id.in_(_unplanned(loan_ids)), loans.c.disbursed_on <= _d(day))
+    )
+    return q.subquery("c")
+
+
+def _unplanned(loan_ids: Sequence[int] | None) -> Any:
+    """Open loans without an open plan: read from the status index and the plans' index alone."""
+    loans, plans = t.loans.alias("u"), v.visit_plans
+    q = select(loans.c.id).where(
+        loans.c.status.in_(OPEN_LOAN_STATUSES),
+        ~exists().where(plans.c.loan_id == loans.c.id, plans.c.status.in_(OPEN_PLAN_STATUSES)),
     )
     if loan_ids is not None:
         q = q.where(loans.c.id.in_(list(loan_ids)))
-    return q.subquery("c")
+    return q
 
 
 def _next_rows(conn: Connection, policy: VisitPolicy, day: date, now: datetime, loan_ids: Sequence[int] | None) -> Any:
@@ -204,7 +224,7 @@ def _cancel(conn: Connection, where: ColumnElement[bool], reason: str, now: date
 
 def cancel_closed(conn: Connection, now: datetime, loan_ids: Sequence[int] | None = None) -> int:
     loans = t.loans
-    closed = select(loans.c.id).where(loans.c.status.not_in(OPEN_LOAN_STATUSES))
+    closed = select(loans.c.id).where(loans.c.status.in_(CLOSED_LOAN_STATUSES))  # through the status index
     if loan_ids is not None:
         closed = closed.where(loans.c.id.in_(list(loan_ids)))
     return _cancel(conn, v.visit_plans.c.loan_id.in_(closed), "loan_closed", now)
@@ -220,10 +240,9 @@ def cancel_for_tightening(
     limit = later_of(conn, add_days(conn, anchor, policy.high_risk_every_days), _d(day))
     stale = (
         select(plans.c.id)
-        .select_from(loans.join(plans, plans.c.loan_id == loans.c.id))
+        .select_from(plans.join(loans, loans.c.id == plans.c.loan_id))
         .where(
-            loans.c.status.in_(OPEN_LOAN_STATUSES),
-            high_risk(policy, loans),
+            plans.c.loan_id.in_(high_risk_ids(policy)),
             plans.c.status == PlanStatus.PLANNED.value,
             plans.c.kind.in_([PlanKind.PERIODIC.value, PlanKind.BUSINESS_ONSITE.value]),
             plans.c.due_on > limit,

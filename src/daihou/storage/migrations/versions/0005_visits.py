@@ -14,6 +14,7 @@ depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 OPEN_PLAN = "status IN ('planned', 'overdue')"
+TROUBLED = "dpd > 0 OR classification <> 'normal'"
 
 
 def upgrade() -> None:
@@ -41,6 +42,13 @@ def upgrade() -> None:
         unique=True,
         sqlite_where=sa.text(OPEN_PLAN),
         postgresql_where=sa.text(OPEN_PLAN),
+    )
+    op.create_index(
+        "ix_loans_visit_troubled",
+        "loans",
+        ["id"],
+        sqlite_where=sa.text(TROUBLED),
+        postgresql_where=sa.text(TROUBLED),
     )
     op.create_index("ix_visit_plans_loan_id_status", "visit_plans", ["loan_id", "status"])
     op.create_index("ix_visit_plans_status_due_on", "visit_plans", ["status", "due_on"])
@@ -102,6 +110,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_loans_visit_troubled", table_name="loans")
     op.drop_table("visit_cadence_overrides")
     op.drop_table("visit_attachments")
     op.drop_table("visit_records")

@@ -210,3 +210,60 @@ def test_a_uci_account_maps_to_the_behaviour_features() -> None:
     assert mapped["months_delayed_6m"] == 3
     assert mapped["payment_ratio_3m"] == pytest.approx(1500 / 9500)
     assert mapped["utilisation"] == 0.5 and mapped["balance_trend_3m"] == 2.0 and mapped["bad"] == 1
+
+
+def test_collection_features_cover_past_due_loans_only_and_labels_read_the_next_30_days(book: App) -> None:
+    from daihou.risk import collection
+
+    ids = _ids(book)
+    features = scoring.book_features(book, TODAY, "collection")
+    assert set(features.index) == {ids["LATE"], ids["BAD"]}  # GOOD is not past due
+    late = features.loc[ids["LATE"]]
+    assert late["dpd"] == (TODAY - D("2025-04-15")).days and 0 < late["overdue_share"] < 1
+    assert late["paid_30d_share"] == 0.0
+    raw = scoring._store(book).behaviour(TODAY)
+    owed = int(raw.loc[ids["LATE"], "overdue"])
+    assert owed > 0
+    # LATE pays everything past due 10 days later; BAD pays a little
+    assert ledger.post_payment(book.uow(), "LATE", owed, TODAY + timedelta(days=10), "L-CURE").ok
+    assert ledger.post_payment(book.uow(), "BAD", 100, TODAY + timedelta(days=40), "B-LATE").ok
+    frame = scoring.training_frame(book, TODAY, "collection")
+    assert frame.loc[ids["LATE"], collection.TARGET] == 0 and frame.loc[ids["BAD"], collection.TARGET] == 1
+    with pytest.raises(ValueError, match="not yet past"):
+        scoring.training_frame(book, book.today() - timedelta(days=5), "collection")
+
+
+def test_behaviour_labels_are_ever_90_days_past_due_in_the_next_twelve_months(book: App) -> None:
+    _write_month_ends(book, {"2025-09-30": {"GOOD": (0, 500_000), "LATE": (60, 1_000_000), "BAD": (227, PRINCIPAL)}})
+    frame = scoring.training_frame(book, TODAY, "behaviour")
+    ids = _ids(book)
+    assert [int(frame.loc[ids[n], "bad"]) for n in ("GOOD", "LATE", "BAD")] == [0, 0, 1]
+
+
+def test_a_deployed_collection_score_is_written_daily_for_past_due_loans(book: App) -> None:
+    from daihou.risk import collection
+
+    rng = np.random.default_rng(3)
+    rows = 3000
+    dpd = rng.integers(1, 200, rows)
+    frame = pd.DataFrame(
+        {
+            "delay_now": np.ceil(dpd / 30).astype(int),
+            "dpd": dpd,
+            "months_delayed_6m": np.minimum(6, np.ceil(dpd / 30)).astype(int),
+            "payment_ratio_3m": rng.uniform(0, 1, rows),
+            "overdue_share": rng.uniform(0, 1, rows),
+            "paid_30d_share": rng.uniform(0, 1, rows),
+            "utilisation": rng.uniform(0, 1, rows),
+        }
+    )
+    frame[collection.TARGET] = (rng.random(rows) < 1 / (1 + np.exp(1.5 - dpd / 60))).astype(int)
+    fitted = train(frame, TrainSpec(target=collection.TARGET, seed=2))
+    registry = Registry(book.settings.data_dir)
+    registry.save("ccard_test", fitted.model, fitted.card, {"target": collection.TARGET})
+    registry.deploy("ccard", "ccard_test", None, "tester", "2025-06-01T00:00:00")
+    counts = scoring.score_book(book, TODAY)
+    assert counts == {"scored_bcard": 3, "scored_ccard": 2}
+    [next_day] = book.run_cob([TODAY + timedelta(days=1)], "duckdb")
+    assert isinstance(next_day, DayDone) and next_day.counts["scored_ccard"] == 2  # daily, unlike the B-card
+    assert "scored_bcard" not in next_day.counts

@@ -252,52 +252,69 @@ def features_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="CSV to write: one row per loan (or account) and feature.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the book's features.")] = None,
+    kind: Annotated[str, typer.Option(help="behaviour (B卡, open loans) | collection (C卡, past-due loans)")] = (
+        "behaviour"
+    ),
+    label: Annotated[
+        bool, typer.Option("--label", help="Add the `bad` label from what happened after --as-of (for training).")
+    ] = False,
     uci: Annotated[
-        Path | None, typer.Option("--uci", help="Map the UCI credit-card file to the same features (with `bad`).")
+        Path | None, typer.Option("--uci", help="Map the UCI credit-card file to the behaviour features (with `bad`).")
     ] = None,
 ) -> None:
-    """Behaviour-score (B卡) features: of the book at a closed business date, or of the UCI data for training."""
-    from daihou.risk import behaviour
+    """Score features of the book at a closed business date (optionally labelled), or of the UCI data."""
+    from daihou.workflow.scoring import FEATURE_SETS
 
+    if kind not in FEATURE_SETS:
+        _fail(f"unknown kind {kind!r}; use {' or '.join(FEATURE_SETS)}", 2)
     if (as_of is None) == (uci is None):
         _fail("give exactly one of --as-of (the book) or --uci FILE (training data)", 2)
     if uci is not None:
+        from daihou.risk import behaviour
+
+        if kind != "behaviour":
+            _fail("--uci maps to the behaviour features only", 2)
         frame = behaviour.from_uci(_read(uci))
     else:
         from datetime import date
 
-        from daihou.workflow.scoring import book_features
+        from daihou.workflow.scoring import book_features, training_frame
 
         try:
-            frame = book_features(ctx.obj, date.fromisoformat(str(as_of))).reset_index()
+            day = date.fromisoformat(str(as_of))
         except ValueError:
             _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", 2)
-        except FileNotFoundError as exc:
+        try:
+            frame = training_frame(ctx.obj, day, kind) if label else book_features(ctx.obj, day, kind)
+        except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc), 1)
+        frame = frame.reset_index()
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False, encoding="utf-8")
-    console.print(f"wrote {len(frame)} rows × {len(behaviour.FEATURES)} features to {out}")
+    console.print(f"wrote {len(frame)} rows of {kind} features to {out}")
 
 
 @model_app.command("deploy")
 def deploy_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name in the registry.")],
-    role: Annotated[str, typer.Option("--as", help="Role the close of business scores with: bcard.")] = "bcard",
+    role: Annotated[str, typer.Option("--as", help="Role the close of business scores with: bcard | ccard.")] = (
+        "bcard"
+    ),
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
     by: Annotated[str, typer.Option("--by", help="Who deploys it (kept with the deployment).")] = "cli",
 ) -> None:
     """Deploy a model: the close of business scores every open loan with it on the role's cadence."""
-    from daihou.risk import behaviour
     from daihou.risk.registry import RegistryError
-    from daihou.workflow.scoring import load_policy
+    from daihou.workflow.scoring import FEATURE_SETS, load_policy
 
-    if role not in {p.role for p in load_policy()}:
+    policy = next((p for p in load_policy() if p.role == role), None)
+    if policy is None:
         _fail(f"no scoring policy for role {role!r}", 2)
     registry = _registry(ctx)
     try:
         features = registry.load_model(name, version).features
-        missing = [f for f in features if f not in behaviour.FEATURES]
+        missing = [f for f in features if f not in FEATURE_SETS[policy.features].FEATURES]
         if missing:
             _fail(f"{name} reads {', '.join(missing)}, which the book does not have; train on `model features`", 2)
         d = registry.deploy(role, name, version, by, ctx.obj.clock.now().isoformat(timespec="seconds"))

@@ -34,6 +34,7 @@ FEATURES = (
     "balance_trend_3m",
 )
 TARGET = "bad"
+BAD_DPD = 90  # on the book: bad = ever 90+ DPD in the 12 months after the observation
 RATIO_CAP = 2.0
 UTILISATION_CAP = 1.5
 TREND_CAP = 5.0

@@ -31,6 +31,10 @@ RAW_COLUMNS = (
     "outstanding",
     "principal",
     "outstanding_3m_ago",
+    "dpd",
+    "overdue",  # principal, interest and penalty past due
+    "overdue_principal",
+    "paid_30d",
 )
 
 
@@ -58,7 +62,7 @@ class SqlScoreStore:
         return path if path.exists() else None
 
     def behaviour(self, day: date) -> pd.DataFrame:
-        """Raw behaviour (`RAW_COLUMNS`) of each loan open at the close of `day`, indexed by loan id.
+        """Raw behaviour (`RAW_COLUMNS`, amounts in fen) of each loan open at the close of `day`, by loan id.
 
         Needs the day's snapshot (the close of business writes it before the after-close steps);
         month-end snapshots that are missing simply contribute no observation."""
@@ -72,8 +76,9 @@ class SqlScoreStore:
         con = duck_reader(self.engine)
         try:
             con.execute(
-                f"CREATE TEMP TABLE today AS SELECT loan_id, dpd, outstanding_principal_fen, principal_fen"
-                f" FROM read_parquet('{today}') WHERE status IN ({statuses})"
+                "CREATE TEMP TABLE today AS SELECT loan_id, dpd, outstanding_principal_fen, principal_fen,"
+                " overdue_principal_fen, overdue_principal_fen + overdue_interest_fen + penalty_outstanding_fen"
+                f" AS overdue FROM read_parquet('{today}') WHERE status IN ({statuses})"
             )
             if history:
                 files = ", ".join(f"'{p}'" for _, p in history)
@@ -111,7 +116,11 @@ class SqlScoreStore:
                     COALESCE(d.due_fen, 0) AS due_3m,
                     t.outstanding_principal_fen AS outstanding,
                     t.principal_fen AS principal,
-                    h.outstanding_3m_ago
+                    h.outstanding_3m_ago,
+                    t.dpd,
+                    t.overdue,
+                    t.overdue_principal_fen AS overdue_principal,
+                    COALESCE(p.paid_30d_fen, 0) AS paid_30d
                 FROM today t
                 LEFT JOIN h ON h.loan_id = t.loan_id
                 LEFT JOIN paid p ON p.loan_id = t.loan_id
@@ -124,7 +133,8 @@ class SqlScoreStore:
         return frame.set_index("loan_id")
 
     def _last_three_months(self, con: object, start: date, day: date) -> tuple[pa.Table, pa.Table]:
-        """Per loan: payments received in (start, day] and instalments (principal + interest) that fell due in (start, day): one due today may still be paid today."""
+        """Per loan: payments received in (start, day] (and in its last 30 days), and instalments
+        (principal + interest) that fell due in (start, day): one due today may still be paid today."""
         a, b = start.isoformat(), day.isoformat()
         top = int(
             con.execute(  # type: ignore[attr-defined]
@@ -133,10 +143,12 @@ class SqlScoreStore:
             or 0
         )
         parts = _parallelism()
+        month = (day - timedelta(days=30)).isoformat()
         paid_sql = [
-            "SELECT loan_id, SUM(amount_fen) AS paid_fen FROM transactions"
+            f"SELECT loan_id, SUM(CASE WHEN value_date > '{a}' THEN amount_fen ELSE 0 END) AS paid_fen,"
+            f" SUM(CASE WHEN value_date > '{month}' THEN amount_fen ELSE 0 END) AS paid_30d_fen FROM transactions"
             f" WHERE loan_id BETWEEN {lo} AND {hi} AND kind IN ('payment', 'prepayment') AND NOT reversed"
-            f" AND value_date > '{a}' AND value_date <= '{b}' GROUP BY loan_id"
+            f" AND value_date > '{min(a, month)}' AND value_date <= '{b}' GROUP BY loan_id"
             for lo, hi in _ranges(top, parts)
         ]
         due_sql = [
@@ -146,11 +158,42 @@ class SqlScoreStore:
             " GROUP BY i.loan_id"
             for lo, hi in _ranges(top, parts)
         ]
-        typed = "SELECT CAST(loan_id AS BIGINT) AS loan_id, CAST({col} AS BIGINT) AS {col} FROM {src}"
-        queries = [typed.format(col="paid_fen", src=_store_query(self.engine, q)) for q in paid_sql]
-        queries += [typed.format(col="due_fen", src=_store_query(self.engine, q)) for q in due_sql]
+        paid_typed = "SELECT CAST(loan_id AS BIGINT) AS loan_id, CAST(paid_fen AS BIGINT) AS paid_fen,"
+        paid_typed += " CAST(paid_30d_fen AS BIGINT) AS paid_30d_fen FROM {src}"
+        due_typed = "SELECT CAST(loan_id AS BIGINT) AS loan_id, CAST(due_fen AS BIGINT) AS due_fen FROM {src}"
+        queries = [paid_typed.format(src=_store_query(self.engine, q)) for q in paid_sql]
+        queries += [due_typed.format(src=_store_query(self.engine, q)) for q in due_sql]
         tables = _read_parallel(con, queries, parts)  # type: ignore[arg-type]
         return pa.concat_tables(tables[: len(paid_sql)]), pa.concat_tables(tables[len(paid_sql) :])
+
+    def worst_dpd_between(self, start: date, end: date) -> pd.Series:
+        """Each loan's highest DPD in the snapshots dated in (start, end]."""
+        days = sorted(self.snapshots.glob("business_date=*"))
+        files = [
+            p / "part-0.parquet"
+            for p in days
+            if start.isoformat() < p.name.split("=", 1)[1] <= end.isoformat() and (p / "part-0.parquet").exists()
+        ]
+        if not files:
+            raise FileNotFoundError(f"no close-of-business snapshots between {start} and {end}")
+        listed = ", ".join(f"'{f}'" for f in files)
+        con = duck_reader(self.engine)
+        try:
+            rows = con.execute(f"SELECT loan_id, MAX(dpd) FROM read_parquet([{listed}]) GROUP BY loan_id").fetchall()
+        finally:
+            con.close()
+        return pd.Series({int(i): int(v) for i, v in rows}, dtype="int64", name="worst_dpd")
+
+    def paid_between(self, start: date, end: date) -> pd.Series:
+        """Payments received per loan with value dates in (start, end] (reversed ones excluded)."""
+        sql = (
+            "SELECT loan_id, SUM(amount_fen) AS paid FROM transactions WHERE kind IN ('payment', 'prepayment')"
+            f" AND NOT reversed AND value_date > '{start.isoformat()}' AND value_date <= '{end.isoformat()}'"
+            " GROUP BY loan_id"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        return pd.Series({int(i): int(v) for i, v in rows}, dtype="int64", name="paid")
 
     def write(
         self, model: str, version: int, day: date, loan_ids: np.ndarray, scores: np.ndarray, pds: np.ndarray

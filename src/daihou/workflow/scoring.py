@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daihou.risk import behaviour
+from daihou.risk import behaviour, collection
 from daihou.risk.metrics import bin_counts, psi_from_shares
 from daihou.risk.registry import Registry
 
@@ -41,7 +41,7 @@ class RolePolicy:
         return "red" if value >= self.psi_red else "amber" if value >= self.psi_amber else "green"
 
 
-FEATURE_SETS = {"behaviour": behaviour}
+FEATURE_SETS = {"behaviour": behaviour, "collection": collection}
 CADENCES = ("month_end", "daily")
 
 
@@ -75,6 +75,28 @@ def _due(policy: RolePolicy, last: date | None, day: date, deployed_at: str) -> 
 def book_features(app: App, day: date, features: str = "behaviour") -> Any:
     """Every open loan's features at the close of `day` (a DataFrame indexed by loan id)."""
     return FEATURE_SETS[features].finish(_store(app).behaviour(day))
+
+
+def training_frame(app: App, day: date, features: str) -> Any:
+    """Features at the close of `day` with their label, for training on the book's own history.
+
+    Behaviour (B卡): labels need the 12 months after `day` — `bad` = ever 90+ DPD in them, read from
+    the month-end snapshots. Collection (C卡): `bad` = paid less than was past due in the 30 days
+    after `day`. A label is only given once its window has passed (before today)."""
+    days = collection.LABEL_DAYS if features == "collection" else 365
+    end = day + timedelta(days=days)
+    if end >= app.today():
+        raise ValueError(f"the label window ends on {end}, not yet past: choose an earlier date")
+    store = _store(app)
+    raw = store.behaviour(day)
+    if features == "collection":
+        frame = collection.finish(raw)
+        frame[collection.TARGET] = collection.label(raw, store.paid_between(day, end))
+        return frame
+    frame = behaviour.finish(raw)
+    worst = store.worst_dpd_between(day, end)
+    frame[behaviour.TARGET] = (worst.reindex(frame.index).fillna(0) >= behaviour.BAD_DPD).astype("int64")
+    return frame
 
 
 def score_book(app: App, day: date, force: bool = False) -> dict[str, int]:

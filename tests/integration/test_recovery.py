@@ -447,7 +447,9 @@ def test_the_tier_of_a_penalty_waiver_depends_on_its_share(app: App, share: Deci
     assert outcome.detail["tier"] == expected
 
 
-def test_the_close_of_business_keeps_a_restructured_loan_at_its_floor(app: App) -> None:
+def test_the_close_of_business_keeps_a_restructured_loan_at_its_floor(app: App, tmp_path: Path) -> None:
+    # snapshots in this test's own folder: other runs in the same working tree write ./var
+    app = App(app.settings.model_copy(update={"data_dir": tmp_path}), app.engine, app.clock)
     _book(app, "L1")
     rid = _request(
         app,

@@ -122,6 +122,13 @@ def test_a_replayed_history_restructures_the_loan_the_same_way() -> None:
     assert replayed.loan == forward
 
 
+def test_a_restructuring_on_a_due_date_adds_no_empty_row() -> None:
+    loan = ok(apply(new_loan(), Payment(date(2026, 2, 15), 106619, "P1"))).loan
+    after = ok(apply(loan, Restructure(date(2026, 3, 15), "RS1", 6, Decimal("0.12"), EI))).loan
+    assert all(i.principal.due + i.interest.due > 0 for i in after.installments)
+    assert [i.due_date for i in after.installments][:3] == [date(2026, 2, 15), date(2026, 3, 15), date(2026, 4, 15)]
+
+
 def test_a_restructuring_with_impossible_terms_is_refused_with_a_code() -> None:
     result = apply(new_loan(), Restructure(date(2026, 3, 1), "RS1", 0, Decimal("0.12"), EI))
     assert isinstance(result, Rejected) and result.code is Code.INVALID_RESTRUCTURING

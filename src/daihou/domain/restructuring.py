@@ -124,6 +124,10 @@ def closing_row(future: list[Installment], on: date) -> Installment:
     )
 
 
+def _empty_row(inst: Installment) -> Installment:
+    return Installment(inst.no, inst.start_date, inst.due_date, Owed(), Owed())
+
+
 def _without_principal(inst: Installment) -> Installment:
     """The installment with its unpaid principal moved out (paid and waived principal stay on it)."""
     p = inst.principal
@@ -175,8 +179,8 @@ def restructure(loan: Loan, event: Restructure) -> tuple[Loan, tuple[Part, ...],
     due = [i for i in loan.installments if i.due_date <= on]
     future = [i for i in loan.installments if i.due_date > on]
     kept = [_without_principal(i) for i in due]
-    if future:
-        kept.append(closing_row(future, on))
+    if future and (row := closing_row(future, on)) != _empty_row(row):
+        kept.append(row)  # a restructuring on a due date has no running period to cut
     principal_before = loan.outstanding_principal_fen
     parts: list[Part] = []
     arrears = sum(i.owed(c).outstanding for i in kept for c in ARREARS_COMPONENTS)

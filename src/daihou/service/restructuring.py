@@ -81,12 +81,15 @@ class RequestSpec:
 
 
 def _owed(loan: Loan, component: Component) -> int:
-    """What may be waived of a component now: all principal, the rest as it stands after the last close."""
-    return loan.owed_total(component)
+    """What may be waived of a component: all principal (a settlement may waive principal not yet due);
+    interest, penalty and compound interest as far as due by the last closed day; fees and costs."""
+    if component is Component.PRINCIPAL:
+        return loan.owed_total(component)
+    return loan.owed_total(component, due_by=loan.accrued_through)
 
 
 def _arrears(loan: Loan) -> int:
-    return sum(loan.owed_total(c) for c in (Component.INTEREST, Component.PENALTY, Component.COMPOUND))
+    return sum(_owed(loan, c) for c in (Component.INTEREST, Component.PENALTY, Component.COMPOUND))
 
 
 def _measure(spec: RequestSpec, loan: Loan) -> tuple[int, Decimal | None, list[str]]:

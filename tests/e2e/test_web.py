@@ -267,3 +267,41 @@ def test_the_language_switch_turns_the_pages_english(client: TestClient, book: A
     english = client.get("/dashboard").text
     assert "NPL ratio" in english and 'lang="en"' in english
     assert client.get("/lang/en?next=//evil.example", follow_redirects=False).headers["location"] == "/"
+
+
+def _wait(client: TestClient, started_html: str) -> str:
+    job_id = re.search(r'id="job-([0-9a-f]+)"', started_html).group(1)  # type: ignore[union-attr]
+    for _ in range(200):
+        status = client.get(f"/jobs/{job_id}").text
+        if 'data-status="running"' not in status:
+            return status
+        time.sleep(0.1)
+    raise AssertionError("the job did not finish")
+
+
+def test_a_payments_import_runs_as_a_job_and_reports_its_rows(client: TestClient, book: Any) -> None:
+    app, _ = book
+    loan = a_loan(app, overdue=True)
+    day = START.date().isoformat()
+    text = (
+        "loan_no,paid_on,amount,reference\n"
+        f"{loan['loan_no']},{day},10.00,WEB-IMPORT-1\n"
+        f"NO-SUCH-LOAN,{day},5.00,WEB-IMPORT-2\n"
+    )
+    files = {"file": ("p.csv", text.encode(), "text/csv")}
+    sign_in(client, book, "collector")
+    refused = client.post("/jobs/import", data={"kind": "payments"}, files=files, headers=csrf(client))
+    assert refused.status_code == 403  # a collector may not post payments
+    client.cookies.clear()
+    sign_in(client, book, "admin")
+    started = client.post("/jobs/import", data={"kind": "payments", "skip_invalid": "1"}, files=files,
+                          headers=csrf(client))  # fmt: skip
+    assert started.status_code == 200, started.text
+    done = _wait(client, started.text)
+    assert 'data-status="done"' in done
+    assert "imported: 1" in done and "rejected: 1" in done and "NO-SUCH-LOAN" in done
+    with app.engine.connect() as conn:
+        from daihou.storage.tables import transactions
+
+        posted = conn.execute(select(transactions.c.amount_fen).where(transactions.c.reference == "WEB-IMPORT-1"))
+        assert posted.scalar() == 1000

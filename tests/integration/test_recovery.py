@@ -477,3 +477,17 @@ def test_money_recovered_from_a_guarantor_refreshes_the_open_collection_case(app
     with app.engine.connect() as conn:
         collected = conn.execute(select(cases.c.collected_fen).where(cases.c.id == case_id)).scalar()
     assert collected == 200_000 + 1  # with the one-fen probe paid on the day the case opened
+
+
+def test_a_restructuring_dated_on_a_closed_day_is_replayed_into_the_history(app: App) -> None:
+    _book(app, "L1")  # closed through 2026-03-31 by the probe payment of 2026-04-01
+    rid = _request(app, _spec(RequestKind.PLAN, "L1", periods=6))
+    outcome = wf.decide(app, rid, "lead", "team_lead", True, on=D("2026-03-20"))
+    assert outcome.code == "accepted", outcome
+    loan = _loan(app, "L1")
+    with app.uow() as uow:
+        events = [e for _, e in uow.loans.events("L1")]
+    assert [type(e).__name__ for e in events] == ["Restructure", "Payment"]  # in date order
+    new = [i for i in loan.installments if i.due_date > D("2026-03-20")]
+    assert new[0].due_date == D("2026-04-20") and len(new) == 6
+    _books_balance(app, "L1")

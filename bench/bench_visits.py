@@ -6,11 +6,13 @@
    the business date, so that plans spread over the quarter as in a running system.
 3. Day 1 (the business date): planning the whole book from that history — every open loan gets its
    next plan (a bulk insert of ~950,000 plans: the one-off cost of switching visits on).
-4. Between the days, set-based: officers complete the plans due on day 1 (nine in ten of them; the
-   rest are missed), 0.1 % of the loans turn overdue and 0.05 % are paid off.
-5. Day 2: one ordinary day's planning — the figure the close of business adds every day: next plans
-   for the visited loans, tightened plans for the newly overdue, cancelled plans of the paid-off,
-   missed visits marked overdue. Then a rerun of day 2 (idempotent: nothing new).
+4. Then `--days` days (default 4), each after a day's events, set-based: officers complete the plans
+   due that day (nine in ten; the rest are missed), 0.1 % of the loans turn overdue and 0.05 % are
+   paid off. Each day's planning is the figure the close of business adds: next plans for the
+   visited loans, tightened plans for the newly overdue, cancelled plans of the paid-off, missed
+   visits marked overdue. Day 2 still catches up with the visits day 1 put on the business date
+   (first visits and high-risk loans of the history); the later days are ordinary. Last, a rerun
+   of the last day (idempotent: nothing new).
 
     .venv/bin/python bench/bench_visits.py --book /tmp/book.db [--loans 1000000]
 
@@ -54,9 +56,9 @@ def _app(db: Path, day: date) -> Any:
     )
 
 
-def _timed(label: str, fn: Any) -> tuple[float, Any]:
+def _timed(label: str, fn: Any, *args: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
-    out = fn()
+    out = fn(*args)
     seconds = time.perf_counter() - t0
     print(f"  {label}: {seconds:.2f} s  {out}", flush=True)
     return seconds, out
@@ -81,7 +83,7 @@ def _history(app: Any, day: date) -> int:
         )
 
 
-def _between_days(app: Any, day: date) -> dict[str, int]:
+def _between_days(app: Any, day: date, salt: int) -> dict[str, int]:
     """A day's events, set-based: nine in ten of the visits due on `day` done, 0.1 % of the loans
     newly overdue, 0.05 % paid off."""
     stamp = datetime(day.year, day.month, day.day, 18, tzinfo=UTC).isoformat(sep=" ")
@@ -112,11 +114,13 @@ def _between_days(app: Any, day: date) -> dict[str, int]:
         overdue = conn.execute(
             text(
                 "UPDATE loans SET dpd = 1, classification = 'special_mention', status = 'overdue' "
-                "WHERE status = 'active' AND id % 1000 = 7"
-            )
+                "WHERE status = 'active' AND (id + :salt) % 1000 = 0"
+            ),
+            {"salt": salt},
         ).rowcount
         paid = conn.execute(
-            text("UPDATE loans SET status = 'paid_off' WHERE status = 'active' AND id % 2000 = 11")
+            text("UPDATE loans SET status = 'paid_off' WHERE status = 'active' AND (id + :salt) % 2000 = 1"),
+            {"salt": salt},
         ).rowcount
     return {"visited": visited, "newly_overdue": overdue, "paid_off": paid}
 
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--book", type=Path, required=True, help="a make_book.py SQLite file (built when absent)")
     parser.add_argument("--loans", type=int, default=1_000_000, help="book size when it has to be built")
+    parser.add_argument("--days", type=int, default=4, help="ordinary days planned after the first")
     args = parser.parse_args(argv)
     if not args.book.exists():
         from make_book import build_book
@@ -148,11 +153,16 @@ def main(argv: list[str] | None = None) -> int:
 
     _timed("history: last visits over the past 89 days (set-up)", lambda: _history(app, DAY))
     first, counts1 = _timed(f"day 1 ({DAY}): planning the whole book", lambda: plan_visits(app, DAY))
-    day2 = DAY + timedelta(days=1)
-    app = _app(args.book, day2)
-    _, events = _timed("between the days (set-up, not part of the figure)", lambda: _between_days(app, DAY))
-    second, counts2 = _timed(f"day 2 ({day2}): one ordinary day's planning", lambda: plan_visits(app, day2))
-    rerun, counts3 = _timed("day 2 again (idempotent rerun)", lambda: plan_visits(app, day2))
+    salt = int(time.time())  # other loans turn overdue or pay off on each run of the same book
+    days: list[tuple[date, float, dict[str, int], dict[str, int]]] = []
+    for n in range(1, args.days + 1):
+        previous, day = DAY + timedelta(days=n - 1), DAY + timedelta(days=n)
+        app = _app(args.book, day)
+        _, events = _timed(f"events of {previous} (set-up)", _between_days, app, previous, salt + n)
+        seconds, counts = _timed(f"day {n + 1} ({day}): planning", plan_visits, app, day)
+        days.append((day, seconds, events, counts))
+    last = days[-1][0]
+    rerun, counts3 = _timed(f"{last} again (idempotent rerun)", lambda: plan_visits(app, last))
     load = os.getloadavg()
     print()
     print(f"#### Follow-up visit planning over {loans:,} loans ({open_loans:,} open), SQLite")
@@ -165,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| run | wall time | counts |")
     print("|---|---:|---|")
     print(f"| day 1: planning the whole book (one-off, bulk insert) | {first:.2f} s | {counts1} |")
-    print(f"| day 2: one ordinary day (after {events}) | {second:.2f} s | {counts2} |")
-    print(f"| day 2 rerun (idempotent) | {rerun:.2f} s | {counts3} |")
+    for day, seconds, events, counts in days:
+        print(f"| {day} (after {events}) | {seconds:.2f} s | {counts} |")
+    print(f"| {last} rerun (idempotent) | {rerun:.2f} s | {counts3} |")
     return 0
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +185,25 @@ def test_an_overdue_loans_quarterly_visit_is_replanned_monthly(app: App) -> None
     # 30 days after 3 Feb is 5 March; the latest due date whose visit day (−5) lies inside is 15 Feb → 10 Feb,
     # already past: the visit is due on the planning day
     assert [(p["due_on"], p["kind"]) for p in _open(app, loan)] == [(D("2026-02-18"), "high_risk")]
+
+
+def test_a_policy_with_a_higher_dpd_threshold_tightens_only_past_it(app: App) -> None:
+    from daihou.domain.visits import policy_from_dict
+
+    raw = tomllib.loads(resources.files("daihou.workflow").joinpath("visit_policy.toml").read_text(encoding="utf-8"))
+    raw["cadence"]["high_risk_dpd_over"] = 30
+    policy = policy_from_dict(raw)
+    _borrower(app)
+    mild = _book(app, "L1", D("2026-01-15"))
+    bad = _book(app, "L2", D("2026-01-15"))
+    plan_visits(app, D("2026-01-16"), policy)
+    _visit(app, "L1", D("2026-02-03"), policy=policy)
+    _visit(app, "L2", D("2026-02-03"), policy=policy)
+    _set_loan(app, mild, dpd=10)
+    _set_loan(app, bad, dpd=40)
+    assert plan_visits(app, D("2026-02-18"), policy)["visits_tightened"] == 1
+    assert [p["kind"] for p in _open(app, mild)] == ["periodic"]
+    assert [p["kind"] for p in _open(app, bad)] == ["high_risk"]
 
 
 def test_planning_runs_the_same_statements_for_a_big_and_a_small_book(app: App) -> None:

@@ -110,10 +110,13 @@ def high_risk_ids(policy: VisitPolicy) -> Any:
     """The ids of high-risk loans, found through small indexes: the troubled loans' partial index
     (every policy's column test implies its predicate) and the active overrides."""
     loans, o = t.loans, v.visit_cadence_overrides
-    by_columns = select(loans.c.id).where(
-        text(f"({v.TROUBLED})"),
-        or_(loans.c.classification.not_in(list(policy.normal_classes)), loans.c.dpd > policy.high_risk_dpd_over),
-    )  # no status test here: it would lead SQLite to the status index and every open loan
+    # no status test here: it would lead SQLite to the status index and every open loan
+    by_columns = select(loans.c.id).where(text(f"({v.TROUBLED})"))
+    if policy.high_risk_dpd_over != 0 or tuple(policy.normal_classes) != ("normal",):
+        # a looser policy than "troubled": test it on the troubled loans' rows (the index alone suffices otherwise)
+        by_columns = by_columns.where(
+            or_(loans.c.classification.not_in(list(policy.normal_classes)), loans.c.dpd > policy.high_risk_dpd_over)
+        )
     return union(by_columns, select(o.c.loan_id).where(o.c.cleared_at.is_(None)))
 
 
@@ -147,7 +150,8 @@ def _candidates(conn: Connection, policy: VisitPolicy, day: date, loan_ids: Sequ
         .select_from(loans.join(p, p.c.id == loans.c.product_id))
         .where(loans.c.id.in_(_unplanned(loan_ids)), loans.c.disbursed_on <= _d(day))
     )
-    return q.subquery("c")
+    # materialized: each candidate's last visit and risk are computed once, not once per use below
+    return q.cte("c").prefix_with("MATERIALIZED")
 
 
 def _unplanned(loan_ids: Sequence[int] | None) -> Any:

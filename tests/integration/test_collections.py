@@ -46,7 +46,7 @@ def book(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """Four borrowers with one loan each, closed through the first due date + 1 (all unpaid but L3,
     which paid its first installment), and two collectors and a team lead. Only the collections step
     runs after each close here (the other workflows are tested on their own)."""
-    assert daily.work_collections in daily.steps()
+    assert daily.work_collections in daily.steps() and wc.on_payment in daily.event_hooks()
     monkeypatch.setattr(daily, "steps", lambda: [daily.work_collections])
     application = App(
         Settings(database_url=app.settings.database_url, data_dir=tmp_path / "data"), app.engine, app.clock

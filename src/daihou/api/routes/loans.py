@@ -206,7 +206,8 @@ def post_payment(
         if first.request_sha256 != digest:
             raise Problem(422, "this Idempotency-Key was used for a different request", "idempotency_key_reused")
         return _stored(first.body, first.status_code, replayed=True)
-    loan_in_scope(app, principal, loan_no)
+    if not principal.sees_all:  # the ledger itself answers loan_not_found for everyone else
+        loan_in_scope(app, principal, loan_no)
     try:
         amount_fen = Money.yuan(body.amount).fen
     except MoneyFormatError as exc:
@@ -225,7 +226,7 @@ def post_payment(
     if outcome.ok:
         status = 201 if outcome.code == ledger.ACCEPTED else 200
     else:
-        status = 409 if outcome.code == ledger.REFERENCE_CONFLICT else 422
+        status = {ledger.REFERENCE_CONFLICT: 409, "loan_not_found": 404}.get(outcome.code, 422)
         content = problem_body(status, outcome.message, outcome.code, loan_no=loan_no, reference=reference)
     entry = AuditEntry(
         app.clock.now(),

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     features = behaviour.finish(raw)
     scored = fitted.model.score(features[list(fitted.model.features)])
     t3 = time.perf_counter()
-    written = scores.write("bcard_bench", 1, DAY, features.index.to_numpy(), scored.score, scored.pd)
+    written = scores.write("bcard", "bcard_bench", 1, DAY, features.index.to_numpy(), scored.score, scored.pd)
     t4 = time.perf_counter()
     counts = scoring.score_book(app, DAY, force=True)  # the step as the close of business calls it
     step_s = time.perf_counter() - t4

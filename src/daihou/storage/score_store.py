@@ -196,13 +196,14 @@ class SqlScoreStore:
         return pd.Series({int(i): int(v) for i, v in rows}, dtype="int64", name="paid")
 
     def write(
-        self, model: str, version: int, day: date, loan_ids: np.ndarray, scores: np.ndarray, pds: np.ndarray
+        self, role: str, name: str, version: int, day: date, loan_ids: np.ndarray, scores: np.ndarray, pds: np.ndarray
     ) -> int:
-        """Replace the model's scores for `day` (a rerun writes the same rows again)."""
+        """Replace the role's scores for `day` (a rerun writes the same rows again)."""
         table = pa.table(
             {
                 "loan_id": pa.array(np.asarray(loan_ids, dtype=np.int64)),
-                "model": pa.array([model] * len(loan_ids), pa.string()),
+                "model": pa.array([role] * len(loan_ids), pa.string()),
+                "model_name": pa.array([name] * len(loan_ids), pa.string()),
                 "model_version": pa.array(np.full(len(loan_ids), version, dtype=np.int64)),
                 "scored_on": pa.array([day] * len(loan_ids), pa.date32()),
                 "score": pa.array(np.rint(np.asarray(scores, dtype=float)).astype(np.int64)),
@@ -210,21 +211,21 @@ class SqlScoreStore:
             }
         )
         with self.engine.begin() as conn:
-            conn.execute(delete(loan_scores).where(loan_scores.c.model == model, loan_scores.c.scored_on == day))
+            conn.execute(delete(loan_scores).where(loan_scores.c.model == role, loan_scores.c.scored_on == day))
             _insert(conn, "loan_scores", table)
         return len(table)
 
-    def last_scored(self, model: str) -> date | None:
+    def last_scored(self, role: str) -> date | None:
         with self.engine.connect() as conn:
-            value = conn.execute(select(func.max(loan_scores.c.scored_on)).where(loan_scores.c.model == model)).scalar()
+            value = conn.execute(select(func.max(loan_scores.c.scored_on)).where(loan_scores.c.model == role)).scalar()
         return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
 
-    def scores(self, model: str, day: date) -> pd.DataFrame:
-        """The model's scores of `day`: loan_id, score, pd (a fraction)."""
+    def scores(self, role: str, day: date) -> pd.DataFrame:
+        """The role's scores of `day`: loan_id, score, pd (a fraction)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(loan_scores.c.loan_id, loan_scores.c.score, loan_scores.c.pd_ppm).where(
-                    loan_scores.c.model == model, loan_scores.c.scored_on == day
+                    loan_scores.c.model == role, loan_scores.c.scored_on == day
                 )
             ).all()
         frame = pd.DataFrame(rows, columns=["loan_id", "score", "pd_ppm"])

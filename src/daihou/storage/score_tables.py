@@ -16,8 +16,9 @@ loan_scores = Table(
     metadata,
     _id(),
     Column("loan_id", ForeignKey("loans.id"), nullable=False),
-    Column("model", String(64), nullable=False),  # registry name, e.g. "bcard"
-    Column("model_version", Integer, nullable=False),
+    Column("model", String(64), nullable=False),  # the scoring role: "bcard", "ccard" (what readers select on)
+    Column("model_name", String(64)),  # the registry artefact that produced the score (none if imported) …
+    Column("model_version", Integer, nullable=False),  # … and its version
     Column("scored_on", Date, nullable=False),
     Column("score", Integer, nullable=False),
     Column("pd_ppm", Integer, nullable=False),

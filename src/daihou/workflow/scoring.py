@@ -108,13 +108,13 @@ def score_book(app: App, day: date, force: bool = False) -> dict[str, int]:
         deployment = registry.deployed(policy.role)
         if deployment is None:
             continue
-        if not force and not _due(policy, store.last_scored(deployment.name), day, deployment.at):
+        if not force and not _due(policy, store.last_scored(policy.role), day, deployment.at):
             continue
         model = registry.load_model(deployment.name, deployment.version)
         features = book_features(app, day, policy.features)
         scored = model.score(features[list(model.features)])
         counts[f"scored_{policy.role}"] = store.write(
-            deployment.name, deployment.version, day, features.index.to_numpy(), scored.score, scored.pd
+            policy.role, deployment.name, deployment.version, day, features.index.to_numpy(), scored.score, scored.pd
         )
     return counts
 
@@ -129,7 +129,7 @@ def monitor(app: App, role: str, day: date) -> dict[str, Any]:
     if deployment is None:
         raise LookupError(f"no model deployed as {role!r}: run `daihou model deploy`")
     store = _store(app)
-    scores = store.scores(deployment.name, day)
+    scores = store.scores(role, day)
     if scores.empty:
         raise LookupError(f"{deployment.name} has no scores for {day}: the close of business scores on its cadence")
     model = registry.load_model(deployment.name, deployment.version)

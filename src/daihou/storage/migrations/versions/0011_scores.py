@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("loan_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("model", sa.String(length=64), nullable=False),
+        sa.Column("model_name", sa.String(length=64), nullable=True),
         sa.Column("model_version", sa.Integer(), nullable=False),
         sa.Column("scored_on", sa.Date(), nullable=False),
         sa.Column("score", sa.Integer(), nullable=False),

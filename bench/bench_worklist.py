@@ -50,6 +50,7 @@ def fill(app: App, cases: int) -> float:
     d = app.engine.dialect.name
     s = _series(d, cases)
     ts = "'2026-11-22 12:00:00'"
+    contacted = "DATE '2026-11-22'" if d == "postgresql" else "'2026-11-22'"
     # a deterministic pseudo-random h(i, k) in [0, 1000): the same book on every run
     h = "((s.i * {k} + 7919) % 1000)"
     stage = (
@@ -96,7 +97,7 @@ def fill(app: App, cases: int) -> float:
                 f"100000 + {h.format(k=101)} * 5000, 100000 + {h.format(k=101)} * 5000, "
                 f"10000 + {h.format(k=103)} * 500, 10000 + {h.format(k=107)} * 600, 0, "
                 f"CASE WHEN {h.format(k=19)} < 300 THEN NULL ELSE 1000 * {h.format(k=23)} END, "
-                f"1 + {h.format(k=29)} % 200, CASE WHEN {h.format(k=37)} < 100 THEN '2026-11-22' ELSE NULL END, "
+                f"1 + {h.format(k=29)} % 200, CASE WHEN {h.format(k=37)} < 100 THEN {contacted} ELSE NULL END, "
                 f"1, {ts}, {ts} "
                 f"FROM {s}"
             )

@@ -61,6 +61,7 @@ from daihou.storage.score_tables import loan_scores
 
 OPEN_LOAN_STATUSES = ("active", "overdue", "restructured")
 PAYMENT_KINDS = ("payment", "prepayment")
+WORKLIST_WORK_MEM = "256MB"  # PostgreSQL memory for the work list's sorts (this transaction only)
 cc = collection_cases.c
 
 
@@ -795,6 +796,8 @@ def build_worklist(conn: Connection, policy: dc.CollectionPolicy, rules: Conduct
 
     Shape for speed: the ranking window sorts narrow rows (id, collector, value) over one scan of the
     cases; only the items kept are joined back for their channel, number and amounts."""
+    if conn.dialect.name == "postgresql":  # the two ranking sorts fit in memory instead of spilling
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORKLIST_WORK_MEM}'")
     conn.execute(worklist_items.delete().where(worklist_items.c.business_date == day))
     tz = rules.tz
     window_start = datetime.combine(day, rules.quiet_hours.end, tzinfo=tz)

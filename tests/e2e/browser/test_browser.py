@@ -35,6 +35,16 @@ def test_a_collector_logs_a_call_and_a_promise_and_sees_both_on_the_case(page: A
     promise = page.locator("#promises tbody tr").first.inner_text()
     assert "100.00" in promise and promised_on in promise
     shot(page, "collector-case-after-call-and-promise")
+    # the loan 360° page: the mobile number is masked until the collector reveals it (audited)
+    page.click("h1 a")
+    page.wait_for_selector("#schedule")
+    masked = page.inner_text("#pii-mobile")
+    assert "*" in masked
+    page.click("#reveal-mobile")
+    page.wait_for_function("() => !document.querySelector('#pii-mobile').innerText.includes('*')")
+    revealed = page.inner_text("#pii-mobile")
+    assert revealed[:3] == masked[:3] and revealed[-4:] == masked[-4:] and "*" not in revealed
+    shot(page, "collector-loan-360")
 
 
 def test_a_borrower_signs_in_with_an_sms_code_sees_the_schedule_and_pays(page: Any, server: Server) -> None:

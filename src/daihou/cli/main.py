@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from typing import Annotated, Any
@@ -417,6 +418,9 @@ def demo(
     )
     _demo_users(application)
     if not no_serve:
+        if host == "127.0.0.1":  # the demo portal: fake cashier, SMS codes shown on the page (see docs/portal.md)
+            os.environ.setdefault("DAIHOU_PAYMENT_FAKE", "true")
+            os.environ.setdefault("DAIHOU_PORTAL_DEV_SHOW_CODE", "true")
         _serve(application, host, port)
 
 

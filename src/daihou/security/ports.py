@@ -116,6 +116,10 @@ class SecurityStore(Protocol):
 
     # idempotency (API money-moving calls)
     def stored_response(self, actor: str, key: str) -> StoredResponse | None: ...
+    def reserve_key(
+        self, actor: str, key: str, request_sha256: str, now: datetime, stale_before: datetime
+    ) -> StoredResponse | None: ...
+    def release_key(self, actor: str, key: str) -> None: ...
     def store_response(
         self,
         actor: str,

@@ -31,6 +31,8 @@ from daihou.storage.security_tables import (
 )
 from daihou.storage.tables import borrowers, loans, products
 
+IN_FLIGHT = 0  # idempotency_keys.status_code of a claimed key whose request is still running
+
 # Collection cases belong to the collections workflow (migration 0007); only these columns are read.
 cases = table(
     "collection_cases",
@@ -344,6 +346,49 @@ class SqlSecurityStore:
             ).first()
         return StoredResponse(r.request_sha256, r.status_code, json.loads(r.response_json)) if r else None
 
+    def reserve_key(
+        self, actor: str, key: str, request_sha256: str, now: datetime, stale_before: datetime
+    ) -> StoredResponse | None:
+        """Claim (actor, key) for a request about to run: None when claimed (go ahead), else what the key
+        holds: the first response, or a claim in flight (status 0) by another request. A claim left by a
+        request that died before `stale_before` is taken over (same request only)."""
+        k = idempotency_keys
+        try:
+            with self.engine.begin() as c:
+                c.execute(
+                    insert(k).values(
+                        actor=actor,
+                        key=key,
+                        request_sha256=request_sha256,
+                        status_code=IN_FLIGHT,
+                        response_json="null",
+                        created_at=now,
+                    )
+                )
+            return None
+        except IntegrityError:
+            pass
+        found = self.stored_response(actor, key)
+        assert found is not None
+        if found.status_code == IN_FLIGHT and found.request_sha256 == request_sha256:
+            with self.engine.begin() as c:
+                taken = c.execute(
+                    update(k)
+                    .where(
+                        k.c.actor == actor, k.c.key == key, k.c.status_code == IN_FLIGHT, k.c.created_at < stale_before
+                    )
+                    .values(created_at=now)
+                ).rowcount
+            if taken:
+                return None
+        return found
+
+    def release_key(self, actor: str, key: str) -> None:
+        """Give up a claim whose request failed before it had an answer worth keeping."""
+        k = idempotency_keys
+        with self.engine.begin() as c:
+            c.execute(k.delete().where(k.c.actor == actor, k.c.key == key, k.c.status_code == IN_FLIGHT))
+
     def store_response(
         self,
         actor: str,
@@ -354,27 +399,35 @@ class SqlSecurityStore:
         now: datetime,
         audit: AuditEntry | None = None,
     ) -> StoredResponse:
-        """Keep the first response for (actor, key), with its audit entry in the same transaction; a
-        concurrent second writer gets the first one back."""
-        try:
-            with self.engine.begin() as c:
-                if audit is not None:
-                    c.execute(insert(audit_log), [_audit_row(audit)])
-                c.execute(
-                    insert(idempotency_keys).values(
-                        actor=actor,
-                        key=key,
-                        request_sha256=request_sha256,
-                        status_code=status_code,
-                        response_json=json.dumps(body, ensure_ascii=False, default=str),
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:
-            first = self.stored_response(actor, key)
-            assert first is not None
-            return first
-        return StoredResponse(request_sha256, status_code, body)
+        """Keep the response of a claimed key, with its audit entry, in one transaction."""
+        k = idempotency_keys
+        text_body = json.dumps(body, ensure_ascii=False, default=str)
+        with self.engine.begin() as c:
+            if audit is not None:
+                c.execute(insert(audit_log), [_audit_row(audit)])
+            done = c.execute(
+                update(k)
+                .where(k.c.actor == actor, k.c.key == key, k.c.status_code == IN_FLIGHT)
+                .values(status_code=status_code, response_json=text_body)
+            ).rowcount
+            if not done:  # not claimed first: keep it unless someone else answered already
+                try:
+                    with c.begin_nested():
+                        c.execute(
+                            insert(k).values(
+                                actor=actor,
+                                key=key,
+                                request_sha256=request_sha256,
+                                status_code=status_code,
+                                response_json=text_body,
+                                created_at=now,
+                            )
+                        )
+                except IntegrityError:
+                    pass
+        first = self.stored_response(actor, key)
+        assert first is not None
+        return first
 
 
 # ---------------------------------------------------------------- reads limited to a data scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -35,6 +35,7 @@ from daihou.service.ports import ConcurrencyError
 
 router = APIRouter(tags=["loans"])
 RETRIES = 5
+IN_FLIGHT_STALE = timedelta(seconds=60)  # a claimed key older than this was left by a request that died
 
 LoanRead = Annotated[Principal, Depends(require("loan.read"))]
 BorrowerRead = Annotated[Principal, Depends(require("borrower.read"))]
@@ -202,20 +203,34 @@ def post_payment(
     s = store(app)
     digest = _request_digest(loan_no, body)
     first = s.stored_response(principal.username, idempotency_key)
+    if first is None or (first.status_code == 0 and first.request_sha256 == digest):  # new, or maybe abandoned
+        if not principal.sees_all:  # the ledger itself answers loan_not_found for everyone else
+            loan_in_scope(app, principal, loan_no)
+        try:
+            amount_fen = Money.yuan(body.amount).fen
+        except MoneyFormatError as exc:
+            raise Problem(422, f"amount: {exc}", "invalid_amount") from None
+        if amount_fen <= 0:
+            raise Problem(422, "amount: a payment is more than zero", "invalid_amount")
+        now = app.clock.now()
+        first = s.reserve_key(principal.username, idempotency_key, digest, now, now - IN_FLIGHT_STALE)
     if first is not None:
         if first.request_sha256 != digest:
             raise Problem(422, "this Idempotency-Key was used for a different request", "idempotency_key_reused")
+        if first.status_code == 0:
+            raise Problem(
+                409,
+                "a request with this Idempotency-Key is still running",
+                "idempotency_in_progress",
+                headers={"Retry-After": "1"},
+            )
         return _stored(first.body, first.status_code, replayed=True)
-    if not principal.sees_all:  # the ledger itself answers loan_not_found for everyone else
-        loan_in_scope(app, principal, loan_no)
-    try:
-        amount_fen = Money.yuan(body.amount).fen
-    except MoneyFormatError as exc:
-        raise Problem(422, f"amount: {exc}", "invalid_amount") from None
-    if amount_fen <= 0:
-        raise Problem(422, "amount: a payment is more than zero", "invalid_amount")
     reference = body.reference or idempotency_key
-    outcome = _post_with_retry(app, loan_no, amount_fen, body.paid_on, reference)
+    try:
+        outcome = _post_with_retry(app, loan_no, amount_fen, body.paid_on, reference)
+    except BaseException:
+        s.release_key(principal.username, idempotency_key)
+        raise
     content = {
         "code": outcome.code,
         "message": outcome.message,
@@ -236,7 +251,7 @@ def post_payment(
         "loan",
         loan_no,
         None,
-        {"status": status, **content, "amount": body.amount, "paid_on": body.paid_on.isoformat()},
+        {**content, "http_status": status, "amount": body.amount, "paid_on": body.paid_on.isoformat()},
         client_ip(request),
     )
     kept = s.store_response(principal.username, idempotency_key, digest, status, content, app.clock.now(), entry)

@@ -266,13 +266,15 @@ def cancel_for_relaxing(conn: Connection, policy: VisitPolicy, now: datetime, lo
     )
 
 
-def mark_overdue(conn: Connection, day: date, now: datetime) -> int:
+def mark_overdue(conn: Connection, day: date, now: datetime, loan_ids: Sequence[int] | None = None) -> int:
     plans = v.visit_plans
     stmt = (
         update(plans)
         .where(plans.c.status == PlanStatus.PLANNED.value, plans.c.due_on < _d(day))
         .values(status=PlanStatus.OVERDUE.value, updated_at=utc(now))
     )
+    if loan_ids is not None:
+        stmt = stmt.where(plans.c.loan_id.in_(list(loan_ids)))
     return max(conn.execute(stmt).rowcount, 0)
 
 
@@ -296,7 +298,7 @@ def replan(conn: Connection, policy: VisitPolicy, day: date, now: datetime, loan
     cancel_for_tightening(conn, policy, day, now, loan_ids)
     cancel_for_relaxing(conn, policy, now, loan_ids)
     created = create_next(conn, policy, day, now, loan_ids)
-    mark_overdue(conn, day, now)
+    mark_overdue(conn, day, now, loan_ids)
     return created
 
 

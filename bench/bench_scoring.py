@@ -89,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--periods", type=int, default=36)
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--book", type=Path, help="an existing book of bench/make_book.py for --date 2026-11-20")
     args = parser.parse_args(argv)
 
-    book = build_book(args.loans, args.periods, args.seed)
+    book = args.book or build_book(args.loans, args.periods, args.seed)
     work = book.with_name(f"scoring-{book.stem}.db")
     data = book.with_name(f"scoring-{book.stem}-data")
     for suffix in ("-wal", "-shm", ""):

@@ -225,6 +225,8 @@ def test_a_written_off_loan_books_later_money_as_recovery_income(app: App) -> No
     with app.engine.connect() as conn:
         wo = conn.execute(select(rt.write_offs)).one()
     assert wo.principal_fen == 1_200_000 and wo.total_fen > wo.principal_fen
+    with app.engine.connect() as conn:
+        assert conn.execute(select(t.loans.c.classification)).scalar() == "loss"
     assert ledger.post_payment(app.uow(), "L1", 50_000, D("2026-08-01"), "REC1").code == "accepted"
     rec = wf.build(app)
     report = svc.recoveries_report(rec.uow(), None, None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from daihou.domain.booking import book
 from daihou.domain.journal import EntryKind
-from daihou.domain.loan import Installment, Loan, Part
+from daihou.domain.loan import Installment, Loan, LoanStatus, Part
 from daihou.domain.money import yuan_text
 from daihou.domain.restructuring import Restructure
 from daihou.domain.servicing import (
@@ -302,6 +302,8 @@ def _message(event: Event, applied: Applied) -> str:
     text = f"{_KIND[type(event)]} {event.reference} of {yuan_text(event.amount_fen)} accepted"
     if applied.paid_off:
         text += "; the loan is paid off"
-    if applied.credit_fen:
+    if applied.credit_fen and applied.loan.status is LoanStatus.WRITTEN_OFF:
+        text += "; the loan is written off: booked as recovery income"
+    elif applied.credit_fen:
         text += f"; {yuan_text(applied.credit_fen)} held as borrower credit"
     return text

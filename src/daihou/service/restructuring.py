@@ -299,6 +299,7 @@ def _apply(uow: RecoveryUnitOfWork, r: RecoveryRequest, on: date) -> Outcome:
             "total_fen": sum(amounts.values()),
         }
         uow.recovery.add_write_off(event.reference, r.id, values)
+        uow.recovery.mark_written_off(r.loan_no)
         total = int(str(values["total_fen"]))
         return Outcome(
             ACCEPTED,

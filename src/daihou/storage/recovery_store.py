@@ -144,6 +144,10 @@ class SqlRecoveryStore:
             )
         )
 
+    def mark_written_off(self, loan_no: str) -> None:
+        """A written-off loan is 损失 (loss): the close of business no longer classifies it."""
+        self.conn.execute(update(t.loans).where(t.loans.c.loan_no == loan_no).values(classification="loss"))
+
     def write_offs(self) -> list[dict[str, object]]:
         w = rt.write_offs
         q = select(w, t.loans.c.loan_no).join(t.loans, t.loans.c.id == w.c.loan_id).order_by(w.c.written_off_on, w.c.id)

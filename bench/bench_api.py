@@ -161,6 +161,24 @@ def _wrk(base: str, token: str, loans: list[str], concurrency: int, seconds: flo
     return result
 
 
+def _ledger_baseline(db: str, data_dir: Path, loans: list[str], count: int) -> dict[str, float]:
+    """The same payments posted in-process through `service.ledger.post_payment`, one after another:
+    the cost of the ledger alone, without HTTP, auth, idempotency or audit (the API's ceiling)."""
+    from daihou import bootstrap
+    from daihou.config import Settings
+    from daihou.service import ledger
+
+    app = bootstrap.build(Settings(database_url=db, data_dir=data_dir))
+    on = AS_OF + timedelta(days=1)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for n in range(count):
+        outcome = ledger.post_payment(app.uow(), random.choice(loans), 100, on, f"baseline-{os.getpid()}-{n}")
+        assert outcome.ok, outcome
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    app.engine.dispose()
+    return {"payments": count, "per_s": count / wall, "wall_ms": wall / count * 1000, "cpu_ms": cpu / count * 1000}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loans", type=int, default=5000)
@@ -168,6 +186,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=120.0, help="stop after this long whatever the count")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--baseline", type=int, default=500, help="payments posted in-process for the baseline")
     ap.add_argument("--generator", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
     args = ap.parse_args()
 
@@ -203,6 +222,14 @@ def main() -> None:
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         loans = [i["loan_no"] for i in page["items"]]
+        paid_on = (AS_OF + timedelta(days=1)).isoformat()
+        for i in range(40):  # warm-up: every worker imports and connects before the measurement
+            httpx.post(
+                f"{base}/api/v1/loans/{loans[i % len(loans)]}/payments",
+                json={"amount": "1.00", "paid_on": paid_on},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"warm-up-{os.getpid()}-{i}"},
+                timeout=60,
+            )
         if args.generator == "wrk":
             result = _wrk(base, token, loans, args.concurrency, args.seconds, tmp)
         else:
@@ -211,7 +238,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     load = os.getloadavg()
-    print(json.dumps(result, indent=2))
+    base = _ledger_baseline(db, tmp, loans, args.baseline)
+    print(json.dumps({"api": result, "ledger_baseline": base}, indent=2))
     print(
         "\n| generator | loans | workers | connections | requests | req/s | p50 ms | p95 ms | p99 ms | max ms "
         "| errors | load avg |\n"
@@ -220,6 +248,10 @@ def main() -> None:
         f"| {result['rps']:.0f} | "
         f"{result['p50_ms']:.1f} | {result['p95_ms']:.1f} | {result['p99_ms']:.1f} | {result['max_ms']:.1f} | "
         f"{result['statuses']} | {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} |"
+    )
+    print(
+        f"\nbaseline, same book and run: `service.ledger.post_payment` in-process, one at a time: "
+        f"{base['per_s']:.0f} payments/s, {base['wall_ms']:.2f} ms wall and {base['cpu_ms']:.2f} ms CPU each"
     )
 
 

@@ -25,10 +25,6 @@ class Role:
     scope: Scope
     permissions: frozenset[str]
 
-    @property
-    def writes(self) -> bool:
-        return any(not p.endswith(".read") for p in self.permissions if p != "pii.reveal")
-
 
 @dataclass(frozen=True, slots=True)
 class RoleBook:

@@ -513,6 +513,20 @@ class SqlScopedReads:
                 c.execute(select(loans.c.id).where(loans.c.id.in_(loan_ids), loan_scope_clause(principal))).scalars()
             )
 
+    def loan_nos_in_scope(self, principal: Principal, loan_nos: list[str]) -> set[str]:
+        if not loan_nos:
+            return set()
+        found: set[str] = set()
+        with self.engine.connect() as c:
+            for start in range(0, len(loan_nos), 500):
+                part = loan_nos[start : start + 500]
+                found.update(
+                    c.execute(
+                        select(loans.c.loan_no).where(loans.c.loan_no.in_(part), loan_scope_clause(principal))
+                    ).scalars()
+                )
+        return found
+
     def loans_page(
         self, principal: Principal, flt: LoanFilter, page: int, size: int
     ) -> tuple[list[dict[str, Any]], int]:

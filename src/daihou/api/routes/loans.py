@@ -75,7 +75,8 @@ def get_borrower(borrower_no: str, app: AppDep, principal: BorrowerRead) -> Borr
     borrower_in_scope(app, principal, borrower_no)
     row = reads(app).borrower(borrower_no)
     assert row is not None
-    loan_nos = [no for no in row["loan_nos"] if principal.sees_all or reads(app).loan_scope(principal, no) == "in"]
+    visible = set(row["loan_nos"]) if principal.sees_all else reads(app).loan_nos_in_scope(principal, row["loan_nos"])
+    loan_nos = [no for no in row["loan_nos"] if no in visible]
     return BorrowerDetail(
         **_borrower_public(row),
         address=masking.mask("address", row.get("address")),

@@ -70,7 +70,8 @@ def _mask(data: Any) -> Any:
 def _in_scope_rows(app: AppDep, principal: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if principal.sees_all:
         return rows
-    return [r for r in rows if r.get("loan_no") and reads(app).loan_scope(principal, str(r["loan_no"])) == "in"]
+    visible = reads(app).loan_nos_in_scope(principal, sorted({str(r["loan_no"]) for r in rows if r.get("loan_no")}))
+    return [r for r in rows if r.get("loan_no") in visible]
 
 
 # ---------------------------------------------------------------- visits

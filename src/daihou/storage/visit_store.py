@@ -310,11 +310,12 @@ def open_overrides(
 ) -> list[int]:
     """Open an override per loan unless one with the same reason is active; the loans it opened for."""
     o, loans = v.visit_cadence_overrides, t.loans
+    reason = reason[:400]  # as stored: a longer reason must still find its own override
     same = exists().where(o.c.loan_id == loans.c.id, o.c.reason == reason, o.c.cleared_at.is_(None))
     rows = select(
         loans.c.id,
         literal(cadence, String),
-        literal(reason[:400], String),
+        literal(reason, String),
         literal(user, String),
         literal(utc(now), DateTime(timezone=True)),
     ).where(loans.c.id.in_(list(loan_ids)), ~same)

@@ -31,6 +31,7 @@ from daihou.bootstrap import App
 from daihou.cli.visit_cmd import visit_app
 from daihou.domain.identity import id_check_char
 from daihou.domain.parties import Borrower, PartyKind
+from daihou.domain.visits import LoanFacts, Plan, PlanKind, next_plan
 from daihou.service import ledger
 from daihou.service.commands import BookLoan
 from daihou.storage import tables as t
@@ -40,6 +41,7 @@ from daihou.workflow.visits import (
     Attachment,
     NotRecorded,
     Recorded,
+    load_policy,
     plan_visits,
     record_visit,
     relax_cadence,
@@ -47,6 +49,7 @@ from daihou.workflow.visits import (
 )
 
 D = date.fromisoformat
+POLICY = load_policy()
 
 PERIODIC: dict[str, Any] = {
     "business_condition": "normal",
@@ -463,6 +466,8 @@ class Auditor:
             self.seen = p["id"]
             loan = self.loans[p["loan_id"]]
             assert (p["due_on"], p["kind"]) == expected_plan(loan, day), (loan, day, p)
+            facts = LoanFacts(loan.disbursed, loan.last_visit, tuple(loan.dues), loan.business, loan.risky)
+            assert next_plan(POLICY, facts, day) == Plan(p["due_on"], PlanKind(p["kind"])), "SQL = the domain reference"
             self.checked += 1
 
     def invariants(self, day: date) -> None:

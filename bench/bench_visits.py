@@ -68,20 +68,21 @@ def _timed(label: str, fn: Any, *args: Any) -> tuple[float, Any]:
 
 
 CPU: dict[str, float] = {}
-STATEMENTS: list[tuple[str, float]] = []
+STATEMENTS: list[tuple[str, float, float]] = []
 
 
 def _watch(engine: Any) -> None:
-    """Keep each statement's wall time (the planning's breakdown)."""
+    """Keep each statement's wall and CPU time (the planning's breakdown)."""
     from sqlalchemy import event
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        conn.info["bench_t0"] = time.perf_counter()
+        conn.info["bench_t0"] = (time.perf_counter(), time.process_time())
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        STATEMENTS.append((" ".join(statement.split())[:60], time.perf_counter() - conn.info["bench_t0"]))
+        t0, c0 = conn.info["bench_t0"]
+        STATEMENTS.append((" ".join(statement.split())[:60], time.perf_counter() - t0, time.process_time() - c0))
 
 
 def _history(app: Any, day: date) -> int:
@@ -183,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         STATEMENTS.clear()
         label = f"day {n + 1} ({day}): planning"
         seconds, counts = _timed(label, plan_visits, app, day)
-        for statement, took in STATEMENTS:
-            print(f"    {took:6.2f} s  {statement}", flush=True)
+        for statement, took, cpu in STATEMENTS:
+            print(f"    {took:6.2f} s wall {cpu:6.2f} s CPU  {statement}", flush=True)
         days.append((day, seconds, events, counts, CPU[label]))
     last = days[-1][0]
     rerun, counts3 = _timed("rerun", plan_visits, app, last)

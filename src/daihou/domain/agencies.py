@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,10 @@ class Evaluation:
 class Band:
     up_to_fen: int | None  # the band ends here (None: no end)
     rate: Decimal
+    ppm: int = field(init=False, compare=False)  # the rate in millionths, computed once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ppm", rate_ppm(self.rate))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +89,13 @@ def commission_fen(recovered_fen: int, stage: str, rules: CommissionRules) -> in
         return 0
     total_ppm_fen, lower = 0, 0
     for band in rules.bands(stage):
-        upper = recovered_fen if band.up_to_fen is None else min(recovered_fen, band.up_to_fen)
+        up_to = band.up_to_fen
+        upper = recovered_fen if up_to is None else min(recovered_fen, up_to)
         if upper > lower:
-            total_ppm_fen += (upper - lower) * rate_ppm(band.rate)
-        if band.up_to_fen is None or band.up_to_fen >= recovered_fen:
+            total_ppm_fen += (upper - lower) * band.ppm
+        if up_to is None or up_to >= recovered_fen:
             break
-        lower = band.up_to_fen
+        lower = up_to
     return div_round(total_ppm_fen, 1_000_000)
 
 

@@ -284,18 +284,17 @@ class SqlRecoveryStore:
 
     @staticmethod
     def _placement(r: Any) -> PlacementRecord:
-        m = r._mapping
         return PlacementRecord(
-            m["id"],
-            m["agency_code"],
-            m["loan_no"],
-            m["stage"],
-            m["balance_fen"],
-            m["placed_on"],
-            m["recall_on"],
-            m["recalled_on"],
-            m["status"],
-            int(m["recovered_fen"] or 0),
+            r.id,
+            r.agency_code,
+            r.loan_no,
+            r.stage,
+            r.balance_fen,
+            r.placed_on,
+            r.recall_on,
+            r.recalled_on,
+            r.status,
+            int(r.recovered_fen or 0),
         )
 
     def active_placement(self, loan_no: str) -> PlacementRecord | None:

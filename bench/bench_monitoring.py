@@ -180,6 +180,28 @@ def child(db: Path, data_dir: Path, engine: str, day: date) -> None:
     print(json.dumps(out, default=str), flush=True)
 
 
+def warnings_only(db: Path, day: date) -> dict[str, Any]:
+    """`evaluate_warnings` alone on the book as built (its last closed day): first run, then a rerun."""
+    from daihou.bootstrap import App
+    from daihou.config import Settings
+    from daihou.storage.engine import make_engine
+    from daihou.workflow.warnings import evaluate_warnings
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=13)
+
+    settings = Settings(database_url=f"sqlite:///{db}", data_dir=db.with_name(f"{db.stem}-data"))
+    app = App(settings, make_engine(settings.database_url), Clock())
+    runs = []
+    for label in ("first run", "rerun (nothing new)"):
+        t0 = time.perf_counter()
+        counts = evaluate_warnings(app, day)
+        runs.append({"run": label, "s": time.perf_counter() - t0, "counts": counts})
+        print(json.dumps(runs[-1]), flush=True)
+    return {"runs": runs, "peak_rss_gib": vm_hwm_gib()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=1_000_000)
@@ -189,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="working copy (default: next to the book)")
     parser.add_argument("--engine", default="duckdb")
     parser.add_argument("--date", type=date.fromisoformat, default=DAY)
+    parser.add_argument(
+        "--warnings-only",
+        action="store_true",
+        help="time evaluate_warnings alone on the book's last closed day (no close of business)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -210,8 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     from daihou.storage.engine import make_engine, migrate
 
     migrate(make_engine(f"sqlite:///{db}"))  # a book built before the monitoring tables existed
-    planted = plant(db, args.date, args.seed)
+    rule_day = args.date - timedelta(days=1) if args.warnings_only else args.date  # the day the rules run
+    planted = plant(db, rule_day, args.seed)
     print(f"planted {planted}", flush=True)
+    if args.warnings_only:
+        load_before = load_average()
+        r = warnings_only(db, rule_day)
+        print(f"- load average before / after: {load_before} → {load_average()}; peak RSS {r['peak_rss_gib']:.2f} GiB")
+        return 0
     data_dir = db.with_name(f"{db.stem}-data")
     shutil.rmtree(data_dir, ignore_errors=True)
     load_before = load_average()

@@ -1,12 +1,13 @@
-"""A small demo book for the web tests (browser and TestClient): built once per session or module,
-closed on `CLOSED` with the batch, demo users for every role, cases handed to the demo collector."""
+"""A small demo book for the web tests (browser and TestClient), built once per session or module: its
+last two days (ending `CLOSED`) closed with the batch, demo users for every role, and cases handed to
+the demo collector."""
 
 from __future__ import annotations
 
 import json
 import threading
 import urllib.parse
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ def build_book(work: Path, loans: int = 300, clock: Any = None) -> tuple[Any, di
     settings = Settings(database_url=f"sqlite:///{work / 'daihou.db'}", data_dir=work / "var")
     app = build(settings, RunningClock(datetime(2026, 11, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai"))))
     app.initialise()
-    app.build_demo(loans, 7, date(2026, 11, 19))
-    done = app.run_cob([CLOSED], "duckdb")
-    assert getattr(done[-1], "counts", None) is not None, done
+    app.build_demo(loans, 7, CLOSED - timedelta(days=2))
+    done = app.run_cob([CLOSED - timedelta(days=1), CLOSED], "duckdb")  # two snapshots: roll rates too
+    assert len(done) == 2 and all(getattr(d, "counts", None) is not None for d in done), done
     users = {u.role: u.username for u in ensure_demo_users(app)}
     users["password"] = DEMO_PASSWORD
     give_cases_to_the_collector(app, users["collector"])

@@ -91,7 +91,7 @@ def test_a_borrower_signs_in_with_an_sms_code_sees_the_schedule_and_pays(page: A
 def test_a_managers_dashboard_draws_its_charts(page: Any, server: Server) -> None:
     login(page, server, "risk_manager")
     page.goto(server.url + "/dashboard")
-    for chart in ("#chart-buckets", "#chart-classes", "#chart-vintage"):
+    for chart in ("#chart-buckets", "#chart-classes", "#chart-roll", "#chart-vintage"):
         page.wait_for_selector(f"{chart} canvas")
         drawn = page.evaluate(
             """(sel) => {

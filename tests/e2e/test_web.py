@@ -305,3 +305,32 @@ def test_a_payments_import_runs_as_a_job_and_reports_its_rows(client: TestClient
 
         posted = conn.execute(select(transactions.c.amount_fen).where(transactions.c.reference == "WEB-IMPORT-1"))
         assert posted.scalar() == 1000
+
+
+def test_a_team_lead_approves_an_extension_from_the_approval_inbox(client: TestClient, book: Any) -> None:
+    from daihou.domain.approval_limits import RequestKind
+    from daihou.service import restructuring
+    from daihou.workflow import recovery
+
+    app, users = book
+    with app.engine.connect() as conn:
+        loan_no = conn.execute(
+            select(loans.c.loan_no).where(loans.c.status == "active", loans.c.principal_fen <= 30_000_00).limit(1)
+        ).scalar()
+    rec = recovery.build(app)
+    spec = restructuring.RequestSpec(RequestKind.EXTENSION, loan_no, "临时失业，申请展期一个月", users["collector"],
+                                     "collector", months=1)  # fmt: skip
+    filed = restructuring.request(rec.uow(), rec.limits, spec)
+    assert filed.code == "pending_approval", filed
+    request_id = filed.detail["id"]
+    sign_in(client, book, "collector")
+    assert client.get("/approvals").status_code == 403  # a maker's role does not decide
+    client.cookies.clear()
+    sign_in(client, book, "team_lead")
+    assert f'id="req-{request_id}"' in client.get("/approvals").text
+    r = client.post(f"/approvals/request/{request_id}/approve", data={"note": "同意"}, headers=csrf(client))
+    assert r.status_code == 200 and "✓" in r.text, r.text
+    assert f'id="req-{request_id}"' not in client.get("/approvals").text
+    with app.engine.connect() as conn:
+        status = conn.execute(select(loans.c.status).where(loans.c.loan_no == loan_no)).scalar()
+    assert status == "restructured"

@@ -117,6 +117,8 @@ def test_personal_data_is_masked_and_a_reveal_is_audited(client: TestClient, boo
     page = client.get(f"/loans/{loan['loan_no']}")
     assert page.status_code == 200
     assert loan["mobile"] not in page.text and loan["mobile"][:3] in page.text
+    for section in ("transactions", "cases", "promises", "visits", "warnings", "uploads", "documents", "audit"):
+        assert f'id="sec-{section}"' in page.text, section
     r = client.post(f"/borrowers/{loan['borrower_no']}/reveal/mobile", headers=csrf(client))
     assert r.status_code == 200 and loan["mobile"] in r.text
     entries, _ = audit.entries(app, entity="borrower", entity_id=loan["borrower_no"], action="pii.reveal")

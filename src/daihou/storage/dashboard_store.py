@@ -12,7 +12,7 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import duckdb
-from sqlalchemy import Engine, case, func, inspect, select
+from sqlalchemy import Connection, Engine, case, func, inspect, select
 
 from daihou.analytics import portfolio
 from daihou.domain.grades import DEFAULT_BUCKETS
@@ -70,7 +70,24 @@ class SqlLoanRecords:
                 cols = [c for c in table.c if c.name not in HIDDEN_COLUMNS]
                 q = select(*cols).where(table.c.loan_id == loan_id).order_by(table.c[order].desc()).limit(limit)
                 out[section] = [dict(r._mapping) for r in conn.execute(q)]
+            out["documents"] = self._documents(conn, loan_id, present, limit)
         return out
+
+    def _documents(
+        self, conn: Connection, loan_id: int | None, present: set[str], limit: int
+    ) -> list[dict[str, object]] | None:
+        """Files kept for the loan: visit attachments (photos, statements) with their visit's date."""
+        if loan_id is None or not {"visit_attachments", "visit_records"} <= present:
+            return None
+        files, visits = metadata.tables["visit_attachments"], metadata.tables["visit_records"]
+        q = (
+            select(visits.c.visited_on, files.c.kind, files.c.file_name, files.c.size_bytes, files.c.sha256)
+            .join(visits, visits.c.id == files.c.visit_id)
+            .where(visits.c.loan_id == loan_id)
+            .order_by(visits.c.visited_on.desc(), files.c.id.desc())
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in conn.execute(q)]
 
 
 class SqlDashboardStore(SqlLoanRecords):

@@ -336,3 +336,36 @@ def test_a_team_lead_approves_an_extension_from_the_approval_inbox(client: TestC
     with app.engine.connect() as conn:
         status = conn.execute(select(loans.c.status).where(loans.c.loan_no == loan_no)).scalar()
     assert status == "restructured"
+
+
+def test_an_administrator_adds_and_disables_a_user_and_it_is_audited(client: TestClient, book: Any) -> None:
+    app, _ = book
+    sign_in(client, book, "collector")
+    assert client.get("/admin/users").status_code == 403
+    client.cookies.clear()
+    sign_in(client, book, "admin")
+    token = client.cookies.get("daihou_csrf") or ""
+    form = {"username": "wang.wu", "password": "short", "role": "collector", "csrf_token": token}
+    weak = client.post("/admin/users", data=form)
+    assert weak.status_code == 409 and "weak_password" in weak.text
+    added = client.post("/admin/users", data={**form, "password": "催收-2026-pass", "display_name": "王五"})
+    assert added.status_code == 200 and 'id="message"' in added.text
+    assert client.post("/admin/users/wang.wu/disable", headers=csrf(client)).status_code == 200
+    client.cookies.clear()
+    r = client.post("/login", data={"username": "wang.wu", "password": "催收-2026-pass"})
+    assert r.status_code == 401
+    actions = {e["action"] for e in audit.entries(app, entity="user", entity_id="wang.wu")[0]}
+    assert {"user.add", "user.disable"} <= actions
+
+
+def test_rules_and_templates_pages_show_what_is_in_force(client: TestClient, book: Any) -> None:
+    sign_in(client, book, "risk_manager")
+    rules = client.get("/admin/rules")
+    assert rules.status_code == 200 and "M7+" in rules.text and "100.00%" in rules.text
+    templates = client.get("/admin/templates")
+    assert templates.status_code == 200
+    ids = re.findall(r'hx-post="/admin/templates/([^/"]+)/activate"', templates.text)
+    if ids:  # an inactive template: activating it passes the language check, or the answer names the problem
+        r = client.post(f"/admin/templates/{ids[0]}/activate", headers=csrf(client))
+        assert (r.status_code == 200) == ("✓" in r.text) and r.status_code in (200, 409), r.text
+    assert client.get("/admin/users").status_code == 403  # rules.manage is not user.manage

@@ -12,57 +12,23 @@ import json
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from daihou.api.deps import client_ip, csrf_protect, optional_principal
+from daihou.api.deps import client_ip, optional_principal
 from daihou.domain.money import Money
 from daihou.security import audit, masking, sessions
 from daihou.security.principal import Principal
 from daihou.service import dashboard as dash
 from daihou.service.queries import NotFound, loan_view
-from daihou.web import jobs
+from daihou.web import admin, jobs
+from daihou.web.access import Csrf, Staff, ctx, home_of, need, staff, verdict
 from daihou.web.i18n import normalise
 from daihou.web.render import LANG_COOKIE, daihou_app, page
 
 router = APIRouter(include_in_schema=False)
-
-
-# ---------------------------------------------------------------- who is asking
-
-
-def staff(request: Request) -> Principal:
-    """The signed-in person; a browser without a session is sent to the login page."""
-    principal = optional_principal(request)
-    if principal is None or principal.via != "session":
-        raise HTTPException(303, headers={"Location": f"/login?next={request.url.path}"})
-    if principal.role == "borrower":
-        raise HTTPException(303, headers={"Location": "/portal/home"})
-    return principal
-
-
-Staff = Annotated[Principal, Depends(staff)]
-Csrf = Annotated[None, Depends(csrf_protect)]
-
-
-def need(principal: Principal, permission: str) -> None:
-    if not principal.can(permission):
-        raise HTTPException(403, f"role {principal.role} may not {permission}")
-
-
-def home_of(principal: Principal) -> str:
-    """Where a role starts its day."""
-    if principal.can("report.read"):
-        return "/dashboard"
-    if principal.can("case.write"):
-        return "/workbench"
-    if principal.can("warning.write") or principal.can("visit.write"):
-        return "/warnings"
-    return "/loans"
-
-
-def _ctx(principal: Principal, **extra: Any) -> dict[str, Any]:
-    return {"me": principal, "csrf_token": principal.csrf_token or "", **extra}
+router.include_router(admin.router)  # /admin/…: users, roles, templates, rules
+__all__ = ["home_of", "router", "staff"]
 
 
 def _today(request: Request) -> date:
@@ -153,7 +119,7 @@ def dashboard(request: Request, principal: Staff) -> Response:
     figures = dash.latest(store)
     payload = figures.payload if figures else None
     charts = json.dumps(_charts(payload), ensure_ascii=False) if payload else "null"
-    return page(request, "staff/dashboard.html", **_ctx(principal, figures=figures, d=payload, charts=charts,
+    return page(request, "staff/dashboard.html", **ctx(principal, figures=figures, d=payload, charts=charts,
                 activity=_activity(payload), job=jobs.running("dashboard")))  # fmt: skip
 
 
@@ -187,7 +153,7 @@ def refresh_dashboard(request: Request, principal: Staff, _: Csrf) -> Response:
             return {"business_date": day.isoformat(), "elapsed_ms": figures.elapsed_ms}
 
         job = jobs.start("dashboard", principal.username, work)
-    return page(request, "staff/_job.html", **_ctx(principal, job=job))
+    return page(request, "staff/_job.html", **ctx(principal, job=job))
 
 
 @router.post("/jobs/cob", response_class=HTMLResponse)
@@ -201,7 +167,7 @@ def run_cob(request: Request, principal: Staff, _: Csrf) -> Response:
         last = store.last_business_date()
         day = last + timedelta(days=1) if last else app.today() - timedelta(days=1)
         if day >= app.today():
-            return page(request, "staff/_job.html", **_ctx(principal, job=None, note="web.cob.up_to_date"))
+            return page(request, "staff/_job.html", **ctx(principal, job=None, note="web.cob.up_to_date"))
 
         def work(job: jobs.Job) -> dict[str, Any]:
             done = app.run_cob([day], "duckdb", progress=job.progress)
@@ -214,7 +180,7 @@ def run_cob(request: Request, principal: Staff, _: Csrf) -> Response:
         job = jobs.start("cob", principal.username, work)
         audit.record(app, principal, "cob.run", "business_date", day.isoformat(), None, {"job": job.id},
                      client_ip(request))  # fmt: skip
-    return page(request, "staff/_job.html", **_ctx(principal, job=job))
+    return page(request, "staff/_job.html", **ctx(principal, job=job))
 
 
 IMPORT_CHUNK = 2000  # rows per transaction when bad rows may be skipped (progress moves per chunk)
@@ -282,7 +248,7 @@ async def start_import(request: Request, principal: Staff, _: Csrf) -> Response:
     job = jobs.start("import", principal.username, work)
     audit.record(app, principal, f"import.{kind}", "file", name, None, {"rows": len(rows), "job": job.id},
                  client_ip(request))  # fmt: skip
-    return page(request, "staff/_job.html", **_ctx(principal, job=job))
+    return page(request, "staff/_job.html", **ctx(principal, job=job))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -290,7 +256,7 @@ def job_status(request: Request, job_id: str, principal: Staff) -> Response:
     job = jobs.get(job_id)
     if job is None:
         raise HTTPException(404, "no such job")
-    response = page(request, "staff/_job.html", **_ctx(principal, job=job))
+    response = page(request, "staff/_job.html", **ctx(principal, job=job))
     if job.status != "running" and job.kind == "dashboard" and job.status == "done":
         response.headers["HX-Refresh"] = "true"  # the figures changed: reload the page once
     return response
@@ -299,7 +265,7 @@ def job_status(request: Request, job_id: str, principal: Staff) -> Response:
 @router.get("/operations", response_class=HTMLResponse)
 def operations(request: Request, principal: Staff) -> Response:
     store, _ = daihou_app(request).dashboard_store()
-    return page(request, "staff/operations.html", **_ctx(principal, recent=jobs.recent(),
+    return page(request, "staff/operations.html", **ctx(principal, recent=jobs.recent(),
                 last=store.last_business_date()))  # fmt: skip
 
 
@@ -314,7 +280,7 @@ def loans(request: Request, principal: Staff, q: str = "", page_no: int = 1) -> 
 
     size = 50
     rows, total = reads(daihou_app(request)).loans_page(principal, LoanFilter(q=q or None), max(page_no, 1), size)
-    return page(request, "staff/loans.html", **_ctx(principal, rows=rows, total=total, q=q, page_no=page_no,
+    return page(request, "staff/loans.html", **ctx(principal, rows=rows, total=total, q=q, page_no=page_no,
                 size=size))  # fmt: skip
 
 
@@ -341,7 +307,7 @@ def loan_360(request: Request, loan_no: str, principal: Staff) -> Response:
         if view.get("borrower"):
             more, _m = audit.entries(app, entity="borrower", entity_id=view["borrower"]["borrower_no"], limit=50)
             trail = sorted([*trail, *more], key=lambda e: str(e.get("at", "")), reverse=True)
-    return page(request, "staff/loan.html", **_ctx(principal, view=view, r=records, trail=trail))
+    return page(request, "staff/loan.html", **ctx(principal, view=view, r=records, trail=trail))
 
 
 @router.post("/borrowers/{borrower_no}/reveal/{field}", response_class=HTMLResponse)
@@ -399,7 +365,7 @@ def workbench(request: Request, principal: Staff) -> Response:
     if items:
         visible = {c["id"] for c in cases}
         items = [i for i in items if i.get("case_id") in visible]
-    return page(request, "staff/workbench.html", **_ctx(principal, items=items, cases=cases,
+    return page(request, "staff/workbench.html", **ctx(principal, items=items, cases=cases,
                 installed=col is not None))  # fmt: skip
 
 
@@ -436,7 +402,7 @@ def _case_page(request: Request, principal: Principal, case_id: int, status: int
     from daihou.domain import collections as dc
 
     view = loan_view(daihou_app(request).uow(), detail["loan_no"])
-    return page(request, "staff/case.html", status, **_ctx(principal, c=detail, view=view, today=_today(request),
+    return page(request, "staff/case.html", status, **ctx(principal, c=detail, view=view, today=_today(request),
                 outcomes=[o.value for o in dc.Outcome], parties=[p.value for p in dc.Party],
                 channels=dc.CHANNELS, **extra))  # fmt: skip
 
@@ -557,7 +523,7 @@ def _visit_page(request: Request, principal: Principal, status: int = 200, **ext
 
     visits = _visits()
     questions = _questions(visits, locale_of(request)) if visits else []
-    return page(request, "staff/visit.html", status, **_ctx(principal, today=_today(request), questions=questions,
+    return page(request, "staff/visit.html", status, **ctx(principal, today=_today(request), questions=questions,
                 installed=visits is not None, **extra))  # fmt: skip
 
 
@@ -649,7 +615,7 @@ def warning_inbox(request: Request, principal: Staff, status: str = "open") -> R
         from daihou.domain.warnings import Outcome as AlertOutcome
 
         outcomes = [o.value for o in AlertOutcome]
-    return page(request, "staff/warnings.html", **_ctx(principal, rows=rows, status=status, outcomes=outcomes,
+    return page(request, "staff/warnings.html", **ctx(principal, rows=rows, status=status, outcomes=outcomes,
                 installed=service is not None))  # fmt: skip
 
 
@@ -681,15 +647,7 @@ def warning_action(
         after = {"comment": comment, "outcome": outcome}
         audit.record(daihou_app(request), principal, f"warning.{action}", "alert", alert_id,
                      {"status": alert.status}, after, client_ip(request))  # fmt: skip
-    return _verdict(error)
-
-
-def _verdict(error: str | None) -> HTMLResponse:
-    """The small answer an HTMX button swaps in place of itself."""
-    from markupsafe import escape
-
-    text = escape(error) if error else "✓"
-    return HTMLResponse(f'<span class="{"bad" if error else "ok"}">{text}</span>', 409 if error else 200)
+    return verdict(error)
 
 
 @router.get("/approvals", response_class=HTMLResponse)
@@ -701,7 +659,7 @@ def approval_inbox(request: Request, principal: Staff) -> Response:
         overrides = uow.overrides.pending()
     recovery = _recovery()
     requests_: list[Any] = recovery.list_requests(app, "pending", principal.role) if recovery else []
-    return page(request, "staff/approvals.html", **_ctx(principal, overrides=overrides, requests=requests_,
+    return page(request, "staff/approvals.html", **ctx(principal, overrides=overrides, requests=requests_,
                 recovery=recovery is not None))  # fmt: skip
 
 
@@ -726,7 +684,7 @@ def decide_override(request: Request, override_id: int, decision: str, principal
     if error is None:
         audit.record(app, principal, f"classification.{decision}", "override", override_id, None,
                      {"loan_no": outcome.loan_no}, client_ip(request))  # fmt: skip
-    return _verdict(error)
+    return verdict(error)
 
 
 @router.post("/approvals/request/{request_id}/{decision}", response_class=HTMLResponse)
@@ -743,7 +701,7 @@ def decide_request(
     if error is None:
         audit.record(app, principal, f"request.{decision}", "request", request_id, None,
                      {"note": note, "result": outcome.message}, client_ip(request))  # fmt: skip
-    return _verdict(error)
+    return verdict(error)
 
 
 # ---------------------------------------------------------------- helpers for optional capabilities

@@ -193,42 +193,48 @@ def _fund_misuse(rule: Rule, c: _Ctx) -> Select[Any]:
 def _collateral_drop(rule: Rule, c: _Ctx) -> Select[Any]:
     loans, col, cv = t.loans, t.collateral, t.collateral_valuations
     drop = rule.int_param("drop_pct")
+    part = cv.c.collateral_id
+    oldest_first = (cv.c.valued_on, cv.c.id)
+    baseline = (
+        func.first_value(cv.c.value_fen) if rule.str_param("baseline") == "first" else func.lag(cv.c.value_fen)
+    ).over(partition_by=part, order_by=oldest_first)
+    baseline_on = (
+        func.first_value(cv.c.valued_on) if rule.str_param("baseline") == "first" else func.lag(cv.c.valued_on)
+    ).over(partition_by=part, order_by=oldest_first)
+    # one pass of window functions per collateral: no self-join
     ranked = (
         select(
             cv.c.collateral_id,
             cv.c.valued_on,
             cv.c.value_fen,
-            func.row_number()
-            .over(partition_by=cv.c.collateral_id, order_by=(cv.c.valued_on.desc(), cv.c.id.desc()))
-            .label("newest"),
-            func.row_number().over(partition_by=cv.c.collateral_id, order_by=(cv.c.valued_on, cv.c.id)).label("oldest"),
+            baseline.label("baseline_fen"),
+            baseline_on.label("baseline_on"),
+            func.row_number().over(partition_by=part, order_by=(cv.c.valued_on.desc(), cv.c.id.desc())).label("newest"),
+            func.row_number().over(partition_by=part, order_by=oldest_first).label("oldest"),
         )
         .where(cv.c.valued_on <= c.day)
         .subquery()
     )
-    latest, base = ranked.alias("latest"), ranked.alias("base")
-    base_pick = base.c.oldest == 1 if rule.str_param("baseline") == "first" else base.c.newest == 2
+    latest = ranked
     evidence = c.json(
         [
             ("collateral_id", col.c.id),
             ("valued_on", latest.c.valued_on),
             ("value_fen", latest.c.value_fen),
-            ("baseline_on", base.c.valued_on),
-            ("baseline_fen", base.c.value_fen),
+            ("baseline_on", latest.c.baseline_on),
+            ("baseline_fen", latest.c.baseline_fen),
             ("drop_pct", literal(drop, Integer)),
         ]
     )
     stmt = select(col.c.loan_id.label("loan_id"), c.day_no(latest.c.valued_on).label("since"), evidence.label("ev"))
     stmt = stmt.select_from(
-        latest.join(base, and_(base.c.collateral_id == latest.c.collateral_id, base_pick))
-        .join(col, col.c.id == latest.c.collateral_id)
-        .join(loans, loans.c.id == col.c.loan_id)
+        latest.join(col, col.c.id == latest.c.collateral_id).join(loans, loans.c.id == col.c.loan_id)
     )
     return c.open_loans(stmt).where(
         latest.c.newest == 1,
         latest.c.oldest > 1,  # a revaluation, not the first valuation
         col.c.custody_status.not_in(RELEASED_COLLATERAL),
-        latest.c.value_fen * 100 < base.c.value_fen * (100 - drop),
+        latest.c.value_fen * 100 < latest.c.baseline_fen * (100 - drop),
     )
 
 
@@ -258,12 +264,14 @@ def _score_drop(rule: Rule, c: _Ctx) -> Select[Any]:
 
     loans = t.loans
     points = rule.int_param("points")
-    ranked = (
+    oldest_first = (ls.c.scored_on, ls.c.id)
+    ranked = (  # one pass of window functions per loan: the latest scoring and the one before it
         select(
             ls.c.loan_id,
             ls.c.scored_on,
             ls.c.score,
-            ls.c.model_version,
+            func.lag(ls.c.score).over(partition_by=ls.c.loan_id, order_by=oldest_first).label("previous_score"),
+            func.lag(ls.c.scored_on).over(partition_by=ls.c.loan_id, order_by=oldest_first).label("previous_on"),
             func.row_number()
             .over(partition_by=ls.c.loan_id, order_by=(ls.c.scored_on.desc(), ls.c.id.desc()))
             .label("newest"),
@@ -271,23 +279,18 @@ def _score_drop(rule: Rule, c: _Ctx) -> Select[Any]:
         .where(ls.c.model == rule.str_param("model"), ls.c.scored_on <= c.day)
         .subquery()
     )
-    latest, before = ranked.alias("latest"), ranked.alias("before")
     evidence = c.json(
         [
-            ("scored_on", latest.c.scored_on),
-            ("score", latest.c.score),
-            ("previous_on", before.c.scored_on),
-            ("previous_score", before.c.score),
+            ("scored_on", ranked.c.scored_on),
+            ("score", ranked.c.score),
+            ("previous_on", ranked.c.previous_on),
+            ("previous_score", ranked.c.previous_score),
             ("points", literal(points, Integer)),
         ]
     )
-    stmt = select(latest.c.loan_id.label("loan_id"), c.day_no(latest.c.scored_on).label("since"), evidence.label("ev"))
-    stmt = stmt.select_from(
-        latest.join(before, and_(before.c.loan_id == latest.c.loan_id, before.c.newest == 2)).join(
-            loans, loans.c.id == latest.c.loan_id
-        )
-    )
-    return c.open_loans(stmt).where(latest.c.newest == 1, before.c.score - latest.c.score > points)
+    stmt = select(ranked.c.loan_id.label("loan_id"), c.day_no(ranked.c.scored_on).label("since"), evidence.label("ev"))
+    stmt = stmt.select_from(ranked.join(loans, loans.c.id == ranked.c.loan_id))
+    return c.open_loans(stmt).where(ranked.c.newest == 1, ranked.c.previous_score - ranked.c.score > points)
 
 
 def _broken_promise(rule: Rule, c: _Ctx) -> Select[Any]:

@@ -235,7 +235,7 @@ def test_an_upload_over_the_size_limit_is_refused(
     assert r.status_code == 400
 
 
-def test_an_extension_request_is_kept_when_borrowers_may_not_file_with_recovery(
+def test_an_extension_request_goes_to_the_approval_inbox_and_a_hardship_request_is_kept_for_staff(
     client: TestClient, book: Any, sms: FakeSms
 ) -> None:
     app, users = book
@@ -246,7 +246,17 @@ def test_an_extension_request_is_kept_when_borrowers_may_not_file_with_recovery(
     assert r.status_code == 200
     with app.engine.connect() as conn:
         row = conn.execute(select(portal_requests)).mappings().one()
-    assert (row["kind"], row["months"], row["status"]) == ("extension", 3, "received")
+    assert (row["kind"], row["months"], row["status"]) == ("extension", 3, "forwarded")
+    from daihou.workflow.recovery import list_requests
+
+    [pending] = [r for r in list_requests(app, "pending") if r.loan_no == me["loan_no"]]
+    assert (pending.kind, pending.periods, pending.maker) == ("extension", 3, f"portal:{me['borrower_no']}")
+    r = client.post("/portal/requests", data={"loan_no": me["loan_no"], "kind": "hardship", "reason": "生病住院",
+                                              "csrf_token": csrf})  # fmt: skip
+    assert r.status_code == 200
+    with app.engine.connect() as conn:
+        statuses = conn.execute(select(portal_requests.c.kind, portal_requests.c.status)).all()
+    assert ("hardship", "received") in statuses
     refused = client.post("/portal/requests", data={"loan_no": "NOT-MINE", "kind": "hardship", "reason": "x",
                                                     "csrf_token": csrf})  # fmt: skip
     assert refused.status_code == 400

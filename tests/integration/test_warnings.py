@@ -555,3 +555,31 @@ def test_the_cli_lists_shows_and_moves_alerts(app: App, book: dict[str, int]) ->
     assert json.loads(_invoke(app, "list", "--status", "closed", "--json").stdout)[0]["outcome"] == "escalated"
     rules = json.loads(_invoke(app, "rules", "--as-of", "2026-03-20", "--json").stdout)
     assert {r["code"] for r in rules} == {r.code for r in load_rules().in_force(D("2026-03-20"))}
+
+
+def test_the_previous_valuation_baseline_compares_each_revaluation_with_the_one_before(
+    app: App, book: dict[str, int]
+) -> None:
+    _collateral(app, book["L1"], [("2025-12-01", 100_000_000), ("2026-02-01", 90_000_000), ("2026-03-19", 50_000_000)])
+    _collateral(app, book["L2"], [("2025-12-01", 100_000_000), ("2026-02-01", 60_000_000), ("2026-03-19", 55_000_000)])
+    row = {
+        "kind": "collateral_drop",
+        "severity": "high",
+        "owner_role": "risk_manager",
+        "effective": "2026-01-01",
+        "title_zh": "x",
+        "title_en": "x",
+    }
+    rules = ruleset_from_dict(
+        {
+            "rules": [
+                {**row, "code": "vs_previous", "params": {"drop_pct": 30, "baseline": "previous"}},
+                {**row, "code": "vs_first", "params": {"drop_pct": 30, "baseline": "first"}},
+            ]
+        }
+    )
+    evaluate_warnings(app, DAY, rules=rules)
+    assert _only(app, "vs_previous") == {book["L1"]}
+    assert _only(app, "vs_first") == {book["L1"], book["L2"]}
+    evidence = json.loads(_alerts(app, "vs_previous")[0].evidence)
+    assert (evidence["baseline_on"], evidence["baseline_fen"]) == ("2026-02-01", 90_000_000)

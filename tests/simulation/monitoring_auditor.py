@@ -248,7 +248,8 @@ def expected_alerts(engine: Engine, observed: Observed, rules_file: Path) -> set
                         per_loan[s["loan_id"]].append(s)
                 for loan_id, rows in per_loan.items():
                     rows.sort(key=lambda s: (_date(s["scored_on"]), s["id"]))
-                    if len(rows) >= 2 and rows[-2]["score"] - rows[-1]["score"] > p["points"]:
+                    recent = _date(rows[-1]["scored_on"]) > day - timedelta(days=p["lookback_days"])
+                    if len(rows) >= 2 and recent and rows[-2]["score"] - rows[-1]["score"] > p["points"]:
                         found[loan_id].append(_date(rows[-1]["scored_on"]))
             elif rule.kind == "broken_promise":
                 for pr in promises:

@@ -50,7 +50,7 @@ PARAMS: Mapping[RuleKind, Mapping[str, type]] = {
     RuleKind.FUND_MISUSE: {"lookback_days": int},
     RuleKind.COLLATERAL_DROP: {"drop_pct": int, "baseline": str},
     RuleKind.EXTERNAL_SIGNAL: {"kinds": list, "lookback_days": int},
-    RuleKind.SCORE_DROP: {"model": str, "points": int},
+    RuleKind.SCORE_DROP: {"model": str, "points": int, "lookback_days": int},
     RuleKind.BROKEN_PROMISE: {"lookback_days": int},
     RuleKind.LOST_CONTACT: {"lookback_days": int},
 }

@@ -260,37 +260,48 @@ def _external_signal(rule: Rule, c: _Ctx) -> Select[Any]:
 
 
 def _score_drop(rule: Rule, c: _Ctx) -> Select[Any]:
+    """Loans scored in the look-back window whose latest score fell more than `points` below the one
+    before. Driven by the (model, scored_on) index: on a day nobody was scored it reads nothing; each
+    candidate's latest and previous scoring are index seeks on (loan_id, model, scored_on)."""
     from daihou.storage.score_tables import loan_scores as ls
 
-    loans = t.loans
-    points = rule.int_param("points")
-    oldest_first = (ls.c.scored_on, ls.c.id)
-    ranked = (  # one pass of window functions per loan: the latest scoring and the one before it
-        select(
-            ls.c.loan_id,
-            ls.c.scored_on,
-            ls.c.score,
-            func.lag(ls.c.score).over(partition_by=ls.c.loan_id, order_by=oldest_first).label("previous_score"),
-            func.lag(ls.c.scored_on).over(partition_by=ls.c.loan_id, order_by=oldest_first).label("previous_on"),
-            func.row_number()
-            .over(partition_by=ls.c.loan_id, order_by=(ls.c.scored_on.desc(), ls.c.id.desc()))
-            .label("newest"),
+    loans, model, points = t.loans, rule.str_param("model"), rule.int_param("points")
+    latest, prev = ls.alias("latest"), ls.alias("prev")
+    later, earlier = ls.alias("later"), ls.alias("earlier")
+    newest_on = (
+        select(func.max(later.c.scored_on))
+        .where(later.c.loan_id == latest.c.loan_id, later.c.model == model, later.c.scored_on <= c.day)
+        .scalar_subquery()
+    )
+    before_on = (
+        select(func.max(earlier.c.scored_on))
+        .where(
+            earlier.c.loan_id == latest.c.loan_id, earlier.c.model == model, earlier.c.scored_on < latest.c.scored_on
         )
-        .where(ls.c.model == rule.str_param("model"), ls.c.scored_on <= c.day)
-        .subquery()
+        .scalar_subquery()
     )
     evidence = c.json(
         [
-            ("scored_on", ranked.c.scored_on),
-            ("score", ranked.c.score),
-            ("previous_on", ranked.c.previous_on),
-            ("previous_score", ranked.c.previous_score),
+            ("scored_on", latest.c.scored_on),
+            ("score", latest.c.score),
+            ("previous_on", prev.c.scored_on),
+            ("previous_score", prev.c.score),
             ("points", literal(points, Integer)),
         ]
     )
-    stmt = select(ranked.c.loan_id.label("loan_id"), c.day_no(ranked.c.scored_on).label("since"), evidence.label("ev"))
-    stmt = stmt.select_from(ranked.join(loans, loans.c.id == ranked.c.loan_id))
-    return c.open_loans(stmt).where(ranked.c.newest == 1, ranked.c.previous_score - ranked.c.score > points)
+    stmt = select(latest.c.loan_id.label("loan_id"), c.day_no(latest.c.scored_on).label("since"), evidence.label("ev"))
+    stmt = stmt.select_from(
+        latest.join(
+            prev, and_(prev.c.loan_id == latest.c.loan_id, prev.c.model == model, prev.c.scored_on == before_on)
+        ).join(loans, loans.c.id == latest.c.loan_id)
+    )
+    return c.open_loans(stmt).where(
+        latest.c.model == model,
+        latest.c.scored_on <= c.day,
+        latest.c.scored_on > c.days_before(rule.int_param("lookback_days")),
+        latest.c.scored_on == newest_on,
+        prev.c.score - latest.c.score > points,
+    )
 
 
 def _broken_promise(rule: Rule, c: _Ctx) -> Select[Any]:

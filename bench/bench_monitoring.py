@@ -158,6 +158,7 @@ def child(db: Path, data_dir: Path, engine: str, day: date) -> None:
     t0 = time.perf_counter()
     result = run_day(store, app.snapshots(), con, engine, day, store.rule_versions())
     cob_s = time.perf_counter() - t0
+    print(f"  close of business {cob_s:.1f} s (load average {load_average()})", file=sys.stderr, flush=True)
     if isinstance(result, Refused):
         raise SystemExit(f"refused: {result.code}: {result.message}")
     steps: list[dict[str, Any]] = []
@@ -165,6 +166,7 @@ def child(db: Path, data_dir: Path, engine: str, day: date) -> None:
         t1 = time.perf_counter()
         counts = step(app, day)
         steps.append({"step": step.__name__, "s": time.perf_counter() - t1, "counts": counts})
+        print(f"  {step.__name__} {steps[-1]['s']:.1f} s {counts}", file=sys.stderr, flush=True)
     t2 = time.perf_counter()
     rerun = evaluate_warnings(app, day)
     rerun_s = time.perf_counter() - t2
@@ -266,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running {args.date} (load average {load_before}) …", flush=True)
     cmd = [sys.executable, __file__, "--child", "--db", str(db), "--data-dir", str(data_dir)]
     cmd += ["--engine", args.engine, "--date", args.date.isoformat()]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # the child's progress goes to stderr as it runs
     if done.returncode != 0:
-        raise SystemExit(f"the run failed:\n{done.stdout}\n{done.stderr}")
+        raise SystemExit(f"the run failed (exit {done.returncode}):\n{done.stdout}")
     r = json.loads(done.stdout.strip().splitlines()[-1])
     load_after = load_average()
     print(json.dumps(r, indent=2), flush=True)

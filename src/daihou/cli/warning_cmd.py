@@ -213,7 +213,7 @@ def show(ctx: typer.Context, alert_id: int, as_json: JsonOption = False) -> None
         _print_json(data)
         return
     title = data.get("rule_title", {}).get("zh-CN", "")
-    console.print(f"#{data['id']} {data['loan_no']} {data['rule_code']} {title} [{data['severity']}] {data['status']}")
+    console.print(f"#{data['id']} {data['loan_no']} {data['rule_code']} {title} ({data['severity']}) {data['status']}")
     console.print(f"opened {data['opened_on']}; owner {data['owner_role']}; evidence {data['evidence']}")
     for s in data["steps"]:
         extra = s["action"] or s["outcome"] or ""

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy import inspect
 
 from daihou.batch.cob.engines import connect
 from daihou.batch.cob.runner import DayDone, run_day
@@ -43,13 +44,13 @@ from daihou.storage.score_store import SqlScoreStore, month_ends_before
 from daihou.workflow import scoring
 
 BENCH = Path(__file__).parent
-DAY = date(2026, 11, 20)
+DAY = date(2026, 11, 22)
 UCI = BENCH.parent.parent / "shared" / "datasets" / "uci_credit_card" / "UCI_Credit_Card.csv"
 
 
 class Clock:
     def now(self) -> datetime:
-        return datetime(2026, 11, 20, 23, 0)
+        return datetime(2026, 11, 22, 23, 0)
 
 
 def build_book(loans: int, periods: int, seed: int) -> Path:
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--periods", type=int, default=36)
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--book", type=Path, help="an existing book of bench/make_book.py for --date 2026-11-20")
+    parser.add_argument("--book", type=Path, help="an existing book of bench/make_book.py for its default --date")
     args = parser.parse_args(argv)
 
     book = args.book or build_book(args.loans, args.periods, args.seed)
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(book, work)
     os.sync()
     app = App(Settings(database_url=f"sqlite:///{work}", data_dir=data), make_engine(f"sqlite:///{work}"), Clock())
+    with app.engine.begin() as conn:  # a book built before loan_scores.model_name was added to migration 0011
+        if "model_name" not in {c["name"] for c in inspect(conn).get_columns("loan_scores")}:
+            conn.exec_driver_sql("ALTER TABLE loan_scores ADD COLUMN model_name VARCHAR(64)")
 
     store = app.cob_store()
     load_before = os.getloadavg()[0]

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
+    Select,
     String,
     and_,
     bindparam,
@@ -87,8 +88,10 @@ def _least(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
 # ---------------------------------------------------------------- figures
 
 
-def figures(day: date, days_ahead: int, loan_ids: Sequence[int] | None = None) -> Any:
-    """Per open-or-not loan: balance, overdue, interest due, due-soon flag (a grouped subquery)."""
+def figures(day: date, days_ahead: int, loan_ids: Sequence[int] | Select[Any] | None = None) -> Any:
+    """Per loan: balance, overdue, interest due, due-soon flag (a grouped subquery). `loan_ids` (a
+    list, or a SELECT of ids) keeps it to those loans: their installments are found by the
+    (loan_id, …) index instead of grouping every installment of the book."""
     i, loans = t.installments, t.loans
     due_now = i.c.due_date <= day
 
@@ -109,9 +112,16 @@ def figures(day: date, days_ahead: int, loan_ids: Sequence[int] | None = None) -
         .select_from(i.join(loans, and_(loans.c.id == i.c.loan_id, loans.c.schedule_version == i.c.schedule_version)))
         .group_by(i.c.loan_id)
     )
-    if loan_ids is not None:
+    if isinstance(loan_ids, Select):
+        q = q.where(i.c.loan_id.in_(loan_ids))
+    elif loan_ids is not None:
         q = q.where(i.c.loan_id.in_(list(loan_ids)))
     return q.subquery("fig")
+
+
+def _open_case_loans() -> Select[Any]:
+    held = collection_cases.alias("held")
+    return select(held.c.loan_id).where(held.c.status == "open")
 
 
 def _loan_level() -> ColumnElement[int]:
@@ -186,7 +196,7 @@ def refresh_figures(
     conn: Connection, policy: dc.CollectionPolicy, day: date, now: datetime, loan_ids: Sequence[int] | None = None
 ) -> int:
     """Bring every open case's figures to the close of `day` (one UPDATE … FROM)."""
-    fig = figures(day, policy.pre_due_days_ahead, loan_ids)
+    fig = figures(day, policy.pre_due_days_ahead, _open_case_loans() if loan_ids is None else loan_ids)
     score = latest_score(policy.score_models, day)
     balance = fig.c.principal_left + fig.c.charges_due + _loan_level()
     overdue = _pos(fig.c.principal_due + fig.c.charges_due + _loan_level())
@@ -225,9 +235,17 @@ def refresh_figures(
 # ---------------------------------------------------------------- opening
 
 
-def _open_row_select(policy: dc.CollectionPolicy, day: date, now: datetime, reason: str, by_loan: Any) -> Any:
-    """The new case rows for the loans `by_loan` selects (a WHERE on loans), stage from DPD."""
-    fig = figures(day, policy.pre_due_days_ahead)
+def _open_row_select(
+    policy: dc.CollectionPolicy,
+    day: date,
+    now: datetime,
+    reason: str,
+    by_loan: Any,
+    candidates: Sequence[int] | Select[Any],
+) -> Any:
+    """The new case rows for the loans `by_loan` selects (a WHERE on loans) among `candidates`
+    (a superset, to keep the figures to a few loans), stage from DPD."""
+    fig = figures(day, policy.pre_due_days_ahead, candidates)
     score = latest_score(policy.score_models, day)
     loans = t.loans
     balance = fig.c.principal_left + fig.c.charges_due + _loan_level()
@@ -320,7 +338,16 @@ def open_due_cases(conn: Connection, policy: dc.CollectionPolicy, day: date, now
         high_risk = and_(score.c.pd_ppm >= policy.pre_due_pd_ppm_at_least, fig.c.due_soon == 1)
         return and_(loans.c.status.in_(OPEN_LOAN_STATUSES), or_(loans.c.dpd >= 1, high_risk), _no_open_case(loans))
 
-    rows = _open_row_select(policy, day, now, "close_of_business", needs)
+    scored_high = select(loan_scores.c.loan_id).where(
+        loan_scores.c.model.in_(list(policy.score_models)),
+        loan_scores.c.scored_on <= day,
+        loan_scores.c.pd_ppm >= policy.pre_due_pd_ppm_at_least,
+    )
+    loans = t.loans.c
+    candidates = select(loans.id).where(
+        loans.status.in_(OPEN_LOAN_STATUSES), or_(loans.dpd >= 1, loans.id.in_(scored_high))
+    )
+    rows = _open_row_select(policy, day, now, "close_of_business", needs, candidates)
     stmt = insert(collection_cases).from_select(OPEN_COLUMNS, rows).returning(cc.id)
     return [int(r[0]) for r in conn.execute(stmt)]
 
@@ -330,7 +357,7 @@ def open_one(
 ) -> int | None:
     """Open a case for one loan unless it has an open one; the new id, or None when it had one."""
     rows = _open_row_select(
-        policy, day, now, reason, lambda loans, fig, score: and_(loans.c.id == loan_id, _no_open_case(loans))
+        policy, day, now, reason, lambda loans, fig, score: and_(loans.c.id == loan_id, _no_open_case(loans)), [loan_id]
     )
     got = conn.execute(insert(collection_cases).from_select(OPEN_COLUMNS, rows).returning(cc.id)).first()
     return int(got[0]) if got else None
@@ -430,7 +457,7 @@ def _move_case(policy: dc.CollectionPolicy, event: str | None, day: date) -> tup
     """CASE expressions (matched?, new stage, close reason) for the transition table, first row wins."""
     loans = t.loans.c
     soon_days = policy.pre_due_days_ahead
-    fig = figures(day, soon_days)
+    fig = figures(day, soon_days, _open_case_loans())
     due_soon = (
         select(fig.c.due_soon).where(fig.c.loan_id == cc.loan_id).scalar_subquery()
         if any(tr.nothing_due_soon is not None for tr in policy.transitions)

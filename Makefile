@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DB ?= sqlite:///daihou.db
 LOANS ?= 20000
 
-.PHONY: demo test lint setup clean
+.PHONY: demo test test-slow lint setup clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest
+
+# the long seeded simulations with their independent auditors (90 days of reminders, visits and
+# warnings; 180 days of collections): tens of minutes on two cores
+test-slow: setup
+	$(BIN)/pytest -m slow
 
 clean:
 	rm -rf $(VENV) daihou.db daihou.db-wal daihou.db-shm .pytest_cache .mypy_cache .hypothesis

@@ -216,6 +216,22 @@ def test_a_repayment_plan_capitalises_everything_owed_at_zero_interest(app: App)
 # ---------------------------------------------------------------- write-off and recoveries
 
 
+def test_a_write_off_closes_the_loans_collection_case_the_same_day(app: App) -> None:
+    from daihou.workflow import collections as wc
+
+    _book(app, "L1")
+    with app.engine.connect() as conn:
+        loan_id = conn.execute(select(t.loans.c.id).where(t.loans.c.loan_no == "L1")).scalar_one()
+    case_id = wc.open_case(app, loan_id, "manual", D("2026-06-01"), "lead")
+    rid = _request(app, _spec(RequestKind.WRITEOFF, "L1", role="legal_compliance"))
+    assert wf.decide(app, rid, "rm", "risk_manager", True, on=D("2026-06-30")).code == "accepted"
+    cases = t.metadata.tables["collection_cases"]
+    with app.engine.connect() as conn:
+        row = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().one()
+    assert (row["status"], row["stage"], row["close_reason"]) == ("closed", "written_off", "written_off")
+    assert row["closed_on"] == D("2026-06-30")
+
+
 def test_a_written_off_loan_books_later_money_as_recovery_income(app: App) -> None:
     _book(app, "L1")
     rid = _request(app, _spec(RequestKind.WRITEOFF, "L1", role="legal_compliance"))

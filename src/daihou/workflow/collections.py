@@ -173,10 +173,15 @@ def daily_upkeep(app: App, day: date, policy: dc.CollectionPolicy | None = None)
     }
 
 
+MONEY_EVENTS = ("payment", "reversal", "waiver", "restructure", "write_off", "charge")
+
+
 def on_payment(app: App, loan_ids: list[int], day: date, kind: str) -> None:
-    """Event hook: after a payment or a reversal, refresh the loans' cases and promises at once
-    (a promise due today is not judged broken before the day closes)."""
-    if kind not in ("payment", "reversal") or not loan_ids:
+    """Event hook: after money moves outside the batch (a payment, a reversal, or a waiver,
+    restructuring, write-off or charge from recovery), refresh the loans' cases and promises at once
+    and apply the transitions — a written-off loan's case closes as written off the same day (a
+    promise due today is not judged broken before the day closes)."""
+    if kind not in MONEY_EVENTS or not loan_ids:
         return
     from daihou.storage import collection_store as st
     from daihou.storage.collection_tables import collection_cases

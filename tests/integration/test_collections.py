@@ -132,6 +132,17 @@ def test_a_payment_that_clears_the_arrears_cures_the_case_at_once(book: App) -> 
     assert cured["collected_fen"] == case["overdue_fen"]
 
 
+def test_a_payment_posted_from_the_command_line_cures_the_case_at_once(book: App) -> None:
+    case = _case(book, "L0")
+    amount = f"{case['overdue_fen'] / 100:.2f}"
+    args = ["--db", book.settings.database_url, "pay", "L0", amount, "--date", DAY1.isoformat(), "--ref", "CLI-1"]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    cured = _case(book, "L0")
+    assert cured["status"] == "closed" and cured["close_reason"] == "cured", cured
+    assert cured["closed_on"] == DAY1 + timedelta(days=1)  # the business day in progress
+
+
 def test_a_written_off_loan_moves_its_case_to_written_off_and_closes_it(book: App) -> None:
     with book.engine.begin() as conn:
         conn.execute(update(t.loans).where(t.loans.c.loan_no == "L1").values(status="written_off"))

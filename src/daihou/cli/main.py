@@ -168,8 +168,13 @@ def schedule(
 EXIT_CODES = {ledger.ACCEPTED: 0, ledger.DUPLICATE: 0}
 
 
-def _report(outcome: Outcome, as_json: bool) -> None:
-    """The one place outcomes become output and exit codes: 0 accepted or duplicate, 1 refused."""
+def _report(outcome: Outcome, as_json: bool, application: bootstrap.App | None = None, kind: str = "") -> None:
+    """The one place outcomes become output and exit codes: 0 accepted or duplicate, 1 refused.
+    With the application, an accepted money movement of `kind` lets the workflows react first."""
+    if application is not None:
+        from daihou.workflow.daily import after_money_moved
+
+        after_money_moved(application, outcome.loan_no, outcome.code == ledger.ACCEPTED, kind)
     if as_json:
         _print_json(
             {
@@ -198,9 +203,8 @@ def pay(
 ) -> None:
     """Post a repayment. Replaying the same --ref returns the first result and moves no money."""
     application = _ready(ctx)
-    _report(
-        ledger.post_payment(application.uow(), loan_no, _money(amount, "AMOUNT"), _date(on, "--date"), ref), as_json
-    )
+    outcome = ledger.post_payment(application.uow(), loan_no, _money(amount, "AMOUNT"), _date(on, "--date"), ref)
+    _report(outcome, as_json, application, "payment")
 
 
 @app.command()
@@ -218,7 +222,7 @@ def prepay(
     """Prepay part of the principal (提前还款); an amount covering the payoff quote settles the loan."""
     application = _ready(ctx)
     event = Prepayment(_date(on, "--date"), _money(amount, "AMOUNT"), ref, mode)
-    _report(ledger.prepay(application.uow(), loan_no, event), as_json)
+    _report(ledger.prepay(application.uow(), loan_no, event), as_json, application, "payment")
 
 
 @app.command()
@@ -235,7 +239,7 @@ def waive(
     """Waive (减免) penalty, compound interest, interest, fees, costs or principal."""
     application = _ready(ctx)
     event = Waiver(_date(on, "--date"), component, _money(amount, "AMOUNT"), ref, reason)
-    _report(ledger.waive(application.uow(), loan_no, event), as_json)
+    _report(ledger.waive(application.uow(), loan_no, event), as_json, application, "waiver")
 
 
 @app.command()
@@ -252,7 +256,7 @@ def charge(
     """Charge a fee, or a collection cost the lender paid (recoverable first under 民法典 art. 561)."""
     application = _ready(ctx)
     event = Charge(_date(on, "--date"), component, _money(amount, "AMOUNT"), ref, reason)
-    _report(ledger.charge(application.uow(), loan_no, event), as_json)
+    _report(ledger.charge(application.uow(), loan_no, event), as_json, application, "charge")
 
 
 @app.command()
@@ -265,7 +269,7 @@ def reverse(
 ) -> None:
     """Reverse a payment, prepayment, waiver or charge with a new journal entry (冲正)."""
     application = _ready(ctx)
-    _report(ledger.reverse(application.uow(), ref, _date(on, "--date"), reason), as_json)
+    _report(ledger.reverse(application.uow(), ref, _date(on, "--date"), reason), as_json, application, "reversal")
 
 
 @app.command()

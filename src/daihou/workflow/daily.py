@@ -79,3 +79,20 @@ def on_loan_event(app: App, loan_ids: list[int], day: date, kind: str) -> None:
     """Let the workflows react at once to `kind` ("payment", "reversal", "visit", …) on `loan_ids`."""
     for hook in event_hooks():
         hook(app, loan_ids, day, kind)
+
+
+def after_money_moved(app: App, loan_no: str, accepted: bool, kind: str) -> None:
+    """What a driver calls after a money-moving command (pay, prepay, waive, charge, reverse):
+    when the ledger accepted it, the workflows react at once (cases, promises, warnings) as of the
+    business day in progress — the day after the last close, or today before any close."""
+    if not accepted or not loan_no:
+        return
+    from sqlalchemy import select
+
+    from daihou.storage.tables import loans
+
+    with app.engine.connect() as conn:
+        loan_id = conn.execute(select(loans.c.id).where(loans.c.loan_no == loan_no)).scalar()
+    if loan_id is not None:
+        closed = app.cob_store().last_finished()
+        on_loan_event(app, [int(loan_id)], app.today() if closed is None else closed + timedelta(days=1), kind)

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from daihou.api.common import PageNo, PageSize, borrower_in_scope, loan_in_scope, page_of
@@ -190,6 +190,7 @@ def post_payment(
     loan_no: str,
     body: PaymentCreate,
     request: Request,
+    background: BackgroundTasks,
     app: AppDep,
     principal: PaymentPost,
     idempotency_key: Annotated[
@@ -261,6 +262,10 @@ def post_payment(
     )
     with _serial(app):
         kept = s.store_response(principal.username, idempotency_key, digest, status, content, app.clock.now(), entry)
+    if outcome.code == ledger.ACCEPTED:  # cases, promises and warnings react once the answer is out
+        from daihou.workflow.daily import after_money_moved
+
+        background.add_task(after_money_moved, app, outcome.loan_no or loan_no, True, "payment")
     return _stored(kept.body, kept.status_code)
 
 

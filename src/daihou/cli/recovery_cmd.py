@@ -515,8 +515,7 @@ def writeoff_approve(
     as_json: JsonOption = False,
 ) -> None:
     """Approve a write-off request; the last approval writes the loan off through the ledger."""
-    rec = _rec(ctx)
-    _report(wf.decide(rec.app, request_id, user, role, True, comment, _day(on, rec)), as_json)
+    approve(ctx, request_id, user, role, comment, on, as_json)
 
 
 @recovery_app.command("recoveries")
